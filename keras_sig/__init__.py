@@ -1,0 +1,45 @@
+"""Path signatures for NumPy, CuPy, JAX, PyTorch and TensorFlow arrays, and Keras 3.
+
+Importing this package imports no array framework: each one is imported the
+first time an array of it is seen, and the Keras layer (``SigLayer``) and the
+pure-JAX entry point (``jax_signature``, alias ``jax_gpu_signature``) on first
+access, which imports Keras or JAX respectively. ``SigLayer`` imports no JAX
+under the torch or TensorFlow Keras backend.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from keras_sig._api import sigdim, signature
+
+if TYPE_CHECKING:
+    from keras_sig.shims.jax import jax_gpu_signature, jax_signature
+    from keras_sig.shims.keras import SigLayer
+
+__version__ = "2.0.0.dev0"
+
+# name -> module defining it, imported on first access (see __getattr__)
+_LAZY = {
+    "SigLayer": "keras_sig.shims.keras",
+    "jax_signature": "keras_sig.shims.jax",
+    "jax_gpu_signature": "keras_sig.shims.jax",
+}
+
+__all__ = ["SigLayer", "__version__", "jax_gpu_signature", "jax_signature", "sigdim", "signature"]
+
+
+def __getattr__(name: str) -> Any:
+    """Import ``SigLayer`` (Keras) and ``jax_signature`` (JAX) on first access."""
+    module = _LAZY.get(name)
+    if module is None:
+        msg = f"module 'keras_sig' has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,378 @@
+"""Public functions: docstrings, validation, namespace lookup and method choice.
+
+The algorithms live in :mod:`keras_sig._core`; this module turns what a user
+passes into validated, normalised arguments and picks the loop strategy.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+import array_api_compat
+
+from keras_sig._core import _signature as _sig
+from keras_sig._lib._backends import (
+    array_namespace,
+    default_float_dtype,
+    device_of,
+    is_jax_namespace,
+    is_tensorflow_array,
+    jax_jit,
+    scan_for,
+)
+from keras_sig._lib._typing import Array, Method, Namespace
+
+__all__ = ["METHODS", "sigdim", "signature"]
+
+METHODS = ("auto", "sequential", "parallel")
+"""The values ``method=`` accepts."""
+
+# Above this many bytes of per-level intermediates, ``method="auto"`` prefers the
+# sequential scan, whose memory does not grow with the path's length.
+_PARALLEL_MEMORY_BUDGET = 256 * 2**20
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _describe(value: object) -> str:
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{text} ({type(value).__name__})"
+
+
+def check_int(name: str, value: object, *, minimum: int) -> int:
+    """``value`` as an int ``>= minimum``, or a TypeError/ValueError naming ``name``."""
+    if isinstance(value, bool) or not hasattr(type(value), "__index__"):
+        msg = f"{name} must be an integer >= {minimum}; got {_describe(value)}"
+        raise TypeError(msg)
+    number = operator.index(value)  # type: ignore[arg-type]
+    if number < minimum:
+        msg = f"{name} must be an integer >= {minimum}; got {number}"
+        raise ValueError(msg)
+    return number
+
+
+def check_bool(name: str, value: object) -> bool:
+    """``value`` if it is a bool, else a TypeError naming ``name``."""
+    if not isinstance(value, bool):
+        msg = f"{name} must be True or False; got {_describe(value)}"
+        raise TypeError(msg)
+    return value
+
+
+def check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
+    """``value`` if it is one of ``choices``, else a ValueError naming ``name``."""
+    if not isinstance(value, str) or value not in choices:
+        msg = f"{name} must be one of {', '.join(map(repr, choices))}; got {_describe(value)}"
+        raise ValueError(msg)
+    return value
+
+
+def _is_array(x: object) -> bool:
+    return array_api_compat.is_array_api_obj(x) or is_tensorflow_array(x)
+
+
+def normalise_namespace(xp: Namespace) -> Namespace:
+    """Map a plain library module passed as ``xp=`` onto its array-API namespace."""
+    for is_ns, name in (
+        (array_api_compat.is_numpy_namespace, "numpy"),
+        (array_api_compat.is_torch_namespace, "torch"),
+        (array_api_compat.is_cupy_namespace, "cupy"),
+        (array_api_compat.is_dask_namespace, "dask.array"),
+    ):
+        if is_ns(xp):
+            import importlib  # noqa: PLC0415
+
+            return importlib.import_module(f"array_api_compat.{name}")
+    return xp
+
+
+def as_array(name: str, value: Any, xp: Namespace | None) -> tuple[Array, Namespace]:
+    """``value`` as an array with its namespace; nested sequences go through NumPy."""
+    if _is_array(value):
+        return value, normalise_namespace(xp) if xp is not None else array_namespace(value)
+    if xp is not None:
+        xp = normalise_namespace(xp)
+        try:
+            return xp.asarray(value), xp
+        except (TypeError, ValueError) as exc:
+            msg = f"{name} must be an array or a nested sequence of numbers; got {_describe(value)}"
+            raise TypeError(msg) from exc
+    if isinstance(value, (list, tuple)):
+        try:
+            import numpy as np  # noqa: PLC0415
+        except ImportError:  # pragma: no cover - numpy is nearly always present
+            msg = f"{name} is a {type(value).__name__}: pass an array, or install numpy"
+            raise TypeError(msg) from None
+        try:
+            arr = np.asarray(value)
+        except (TypeError, ValueError) as exc:
+            msg = f"{name} must be an array or a nested sequence of numbers; got {_describe(value)}"
+            raise TypeError(msg) from exc
+        return arr, array_namespace(arr)
+    msg = f"{name} must be an array (NumPy, CuPy, JAX, PyTorch, TensorFlow, ...); got {_describe(value)}"
+    raise TypeError(msg)
+
+
+def floating(name: str, x: Array, xp: Namespace) -> Array:
+    """``x`` with a floating dtype: integers promoted to the default float, others refused."""
+    dtype = x.dtype
+    try:
+        if xp.isdtype(dtype, ("real floating", "complex floating")):
+            return x
+        if xp.isdtype(dtype, "integral"):
+            return xp.astype(x, default_float_dtype(xp, device_of(x, xp)))
+    except (TypeError, ValueError):
+        pass
+    msg = f"{name} must hold real or complex numbers (integers are promoted); got dtype {dtype}"
+    raise TypeError(msg)
+
+
+def shape_text(shape: Any) -> str:
+    return "(" + ", ".join("None" if s is None else str(s) for s in shape) + (",)" if len(shape) == 1 else ")")
+
+
+def check_path(path: Array) -> tuple[int, int]:
+    """Validate the shape ``(..., length, channels)``; return ``(length, channels)``."""
+    shape = tuple(path.shape)
+    if len(shape) < 2:
+        msg = f"path must have shape (..., length, channels); got {shape_text(shape)}"
+        raise ValueError(msg)
+    length, channels = shape[-2], shape[-1]
+    if channels is None:
+        msg = f"path must have a known number of channels (last axis); got shape {shape_text(shape)}"
+        raise ValueError(msg)
+    if channels == 0:
+        msg = f"path must have at least one channel; got shape {shape_text(shape)}"
+        raise ValueError(msg)
+    if length == 0:
+        msg = f"path must have at least one point (length >= 1); got shape {shape_text(shape)}"
+        raise ValueError(msg)
+    return length, channels
+
+
+def check_batch(name: str, shape: tuple[Any, ...], batch: tuple[Any, ...], what: str) -> None:
+    """``shape`` (leading dimensions of ``name``) must broadcast to the path's ``batch``."""
+    ok = len(shape) <= len(batch) and all(
+        s in (1, b) or s is None or b is None
+        for s, b in zip(reversed(shape), reversed(batch), strict=False)
+    )
+    if not ok:
+        msg = (
+            f"{name} must have shape {what} with leading dimensions broadcastable to the "
+            f"path's batch shape {shape_text(batch)}; got {shape_text(shape)}"
+        )
+        raise ValueError(msg)
+
+
+def companion(name: str, value: Any, like: Array, xp: Namespace) -> Array:
+    """A second array argument (basepoint, initial) in ``like``'s namespace and dtype."""
+    if _is_array(value):
+        try:
+            other = array_namespace(like, value)
+        except TypeError as exc:
+            msg = f"{name} must come from the same array library as path; got {type(value).__name__}"
+            raise TypeError(msg) from exc
+        del other
+        arr = value
+    else:
+        try:
+            arr = xp.asarray(value, device=device_of(like, xp))
+        except (TypeError, ValueError) as exc:
+            msg = f"{name} must be an array; got {_describe(value)}"
+            raise TypeError(msg) from exc
+    arr = floating(name, arr, xp)
+    if arr.dtype != like.dtype:
+        arr = xp.astype(arr, like.dtype)
+    return arr
+
+
+def basepoint_array(basepoint: Any, path: Array, xp: Namespace) -> Array | None:
+    """``None`` (no basepoint), the origin, or the validated basepoint array."""
+    if basepoint is None or basepoint is False:
+        return None
+    if basepoint is True:
+        return xp.zeros_like(path[..., 0, :])
+    if isinstance(basepoint, (int, float, complex, str)):
+        msg = f"basepoint must be True, False or an array of shape (..., channels); got {_describe(basepoint)}"
+        raise TypeError(msg)
+    arr = companion("basepoint", basepoint, path, xp)
+    shape = tuple(arr.shape)
+    channels = path.shape[-1]
+    if len(shape) < 1 or shape[-1] != channels:
+        msg = f"basepoint must have shape (..., {channels}) to match path's channels; got {shape_text(shape)}"
+        raise ValueError(msg)
+    check_batch("basepoint", shape[:-1], tuple(path.shape[:-2]), f"(..., {channels})")
+    return arr
+
+
+def initial_array(initial: Any, path: Array, depth: int, xp: Namespace) -> Array | None:
+    """``None`` or the validated initial signature, without its scalar term."""
+    if initial is None:
+        return None
+    arr = companion("initial", initial, path, xp)
+    channels = path.shape[-1]
+    size = _sig.sigdim(channels, depth)
+    shape = tuple(arr.shape)
+    if len(shape) < 1 or shape[-1] not in (size, size + 1):
+        msg = (
+            f"initial must be a signature of shape (..., {size}) for channels={channels}, "
+            f"depth={depth} (or (..., {size + 1}) with the scalar term); got {shape_text(shape)}"
+        )
+        raise ValueError(msg)
+    check_batch("initial", shape[:-1], tuple(path.shape[:-2]), f"(..., {size})")
+    return arr[..., 1:] if shape[-1] == size + 1 else arr
+
+
+def choose_method(xp: Namespace, path: Array, depth: int, *, stream: bool) -> str:
+    """The method ``"auto"`` stands for (see the README's "Choosing a method")."""
+    if is_jax_namespace(xp) or getattr(xp, "_keras_sig_adapter", False):
+        # Compiled backends: the scan's body is fused into one kernel per step.
+        return "sequential"
+    shape = tuple(path.shape)
+    numel = 1
+    for s in shape[:-1]:
+        numel *= s if s is not None else 1
+    channels = shape[-1]
+    widest = channels ** (depth if stream else max(depth - 1, 1))
+    nbytes = numel * widest * 3 * getattr(path.dtype, "itemsize", 8)
+    return "parallel" if nbytes <= _PARALLEL_MEMORY_BUDGET else "sequential"
+
+
+# --------------------------------------------------------------------------- public
+
+
+def sigdim(channels: int, depth: int, scalar_term: bool = False) -> int:
+    """Size of the last axis of a signature.
+
+    Parameters
+    ----------
+    channels : int
+        Number of channels ``d`` of the path (``>= 1``).
+    depth : int
+        Truncation depth ``N`` (``>= 1``).
+    scalar_term : bool, default False
+        Count the leading scalar term 1.
+
+    Returns
+    -------
+    int
+        ``d + d**2 + ... + d**N``, plus one with ``scalar_term``.
+
+    Examples
+    --------
+    >>> import keras_sig
+    >>> keras_sig.sigdim(3, 4)
+    120
+    >>> keras_sig.sigdim(2, 3, scalar_term=True)
+    15
+    """
+    channels = check_int("channels", channels, minimum=1)
+    depth = check_int("depth", depth, minimum=1)
+    return _sig.sigdim(channels, depth) + int(check_bool("scalar_term", scalar_term))
+
+
+def signature(
+    path: Array,
+    depth: int,
+    *,
+    stream: bool = False,
+    basepoint: bool | Array = False,
+    initial: Array | None = None,
+    inverse: bool = False,
+    scalar_term: bool = False,
+    method: Method = "auto",
+    xp: Namespace | None = None,
+) -> Array:
+    """Truncated signature of a piecewise-linear path.
+
+    Parameters
+    ----------
+    path : array of shape (..., length, channels)
+        Points of the path: any leading batch dimensions, then time, then
+        channels. NumPy, CuPy, JAX, PyTorch, TensorFlow and array-api-strict
+        arrays are accepted (a nested list goes through NumPy). Integer input is
+        promoted to the library's default floating dtype.
+    depth : int
+        Truncation depth ``N >= 1``.
+    stream : bool, default False
+        If True, return the signature of every prefix: entry ``t`` along the
+        second-to-last output axis is the signature of ``path[..., :t+2, :]``.
+    basepoint : bool or array of shape (..., channels), default False
+        Prepend a point to the path: True for the origin, or the given point.
+    initial : array of shape (..., sigdim), optional
+        A signature to continue from (by Chen's identity the result is the
+        signature of the path represented by ``initial`` followed by ``path``).
+        With ``inverse=True`` it is read as an inverse signature and the result
+        is the inverse signature of that concatenation. The scalar term may be
+        included (size ``sigdim + 1``).
+    inverse : bool, default False
+        Return the inverse signature, which is the signature of the
+        time-reversed path.
+    scalar_term : bool, default False
+        Prepend the level-0 term (always 1).
+    method : {"auto", "sequential", "parallel"}, default "auto"
+        ``"sequential"`` applies Chen's identity one increment at a time (a
+        ``jax.lax.scan`` on JAX, a graph loop on TensorFlow); memory does not
+        grow with the length. ``"parallel"`` computes each level over the whole
+        time axis with cumulative sums; fewest operations, so fastest in eager
+        mode, with memory ``O(batch x length x channels**(depth-1))``.
+        ``"auto"`` picks as described in the README.
+    xp : namespace, optional
+        Array namespace to use instead of the one inferred from ``path``.
+
+    Returns
+    -------
+    array
+        Shape ``(..., sigdim)``, or ``(..., length - 1, sigdim)`` with
+        ``stream=True`` (``length`` entries with a basepoint). Same kind of
+        array, dtype and device as ``path``. Level ``k`` is flattened in
+        row-major word order, as in iisignature and signatory.
+
+    Raises
+    ------
+    TypeError
+        If an argument has the wrong type (a non-integer ``depth``, a
+        non-numeric ``path``, a non-bool flag).
+    ValueError
+        If a value is out of range or a shape does not fit (``depth < 1``, rank
+        below 2, zero length or channels, a basepoint or initial of the wrong
+        shape, an unknown method).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import keras_sig
+    >>> path = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]])
+    >>> keras_sig.signature(path, 2)
+    array([1. , 1. , 0.5, 1. , 0. , 0.5])
+    >>> keras_sig.signature(path, depth=2, stream=True).shape
+    (2, 6)
+    """
+    path, xp = as_array("path", path, xp)
+    depth = check_int("depth", depth, minimum=1)
+    stream = check_bool("stream", stream)
+    inverse = check_bool("inverse", inverse)
+    scalar_term = check_bool("scalar_term", scalar_term)
+    method = check_choice("method", method, METHODS)
+    path = floating("path", path, xp)
+    check_path(path)
+    bp = basepoint_array(basepoint, path, xp)
+    init = initial_array(initial, path, depth, xp)
+    if method == "auto":
+        method = choose_method(xp, path, depth, stream=stream)
+    kwargs = {
+        "stream": stream,
+        "inverse": inverse,
+        "scalar_term": scalar_term,
+        "method": method,
+        "xp": xp,
+        "scan": scan_for(xp),
+    }
+    if is_jax_namespace(xp):
+        fn = jax_jit(_sig.signature, ("depth", *kwargs))
+        return fn(path, depth=depth, basepoint=bp, initial=init, **kwargs)
+    return _sig.signature(path, depth, basepoint=bp, initial=init, **kwargs)

@@ -1,0 +1,126 @@
+"""Truncated tensor-algebra kernels shared by every algorithm.
+
+An element of the truncated tensor algebra T((R^d)) up to depth N is held as a
+tuple of ``N`` arrays ``(A_1, ..., A_N)`` with ``A_k`` of shape ``(..., d**k)``:
+level ``k`` flattened in row-major word order, the scalar term implicit (1 for
+group-like elements, 0 for Lie elements, as each function says).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from keras_sig._lib._typing import Array, Namespace
+
+__all__ = [
+    "antipode",
+    "chen",
+    "concat_levels",
+    "exp_head",
+    "level_sizes",
+    "mult_exp",
+    "outer",
+    "scale_increment",
+    "split_levels",
+]
+
+
+def level_sizes(channels: int, depth: int) -> list[int]:
+    """``[d, d**2, ..., d**depth]``."""
+    return [channels**k for k in range(1, depth + 1)]
+
+
+def outer(a: Array, b: Array, *, xp: Namespace) -> Array:
+    """Batched outer product, flattened: ``(..., m)`` x ``(..., n)`` -> ``(..., m*n)``.
+
+    Leading dimensions broadcast. Entry ``i*n + j`` is ``a[..., i] * b[..., j]``,
+    which is the row-major word order of the tensor product.
+    """
+    prod = a[..., :, None] * b[..., None, :]
+    return xp.reshape(prod, (*prod.shape[:-2], a.shape[-1] * b.shape[-1]))
+
+
+def exp_head(levels: Sequence[Array], scaled: Sequence[Array], k: int, *, xp: Namespace) -> Array:
+    """Horner head of level ``k`` (``k >= 2``) of ``A ⊗ exp(z)``.
+
+    The level-``k`` part of ``A ⊗ exp(z) - A`` equals ``exp_head(...) ⊗ z``, where::
+
+        head = (((z/k + A_1) ⊗ z/(k-1) + A_2) ⊗ z/(k-2) + ... + A_{k-1})
+
+    ``levels`` holds ``A_1, ..., A_{k-1}`` (more are ignored); ``scaled[j]`` is
+    ``z / j`` for ``j = 1, ..., depth`` (``scaled[0]`` is unused).
+    """
+    head = levels[0] + scaled[k]
+    for i in range(2, k):
+        head = levels[i - 1] + outer(head, scaled[k - i + 1], xp=xp)
+    return head
+
+
+def scale_increment(z: Array, depth: int) -> list[Array]:
+    """``[z, z/1, z/2, ..., z/depth]``: the divided increments Horner's scheme uses."""
+    return [z] + [z / j for j in range(1, depth + 1)]
+
+
+def mult_exp(levels: Sequence[Array], z: Array, *, xp: Namespace) -> tuple[Array, ...]:
+    """``A ⊗ exp(z)`` for group-like ``A`` (scalar term 1) and an increment ``z``.
+
+    One fused Horner step per level: the tensor exponential is never formed.
+    """
+    depth = len(levels)
+    scaled = scale_increment(z, depth)
+    out = [levels[0] + z]
+    for k in range(2, depth + 1):
+        out.append(levels[k - 1] + outer(exp_head(levels, scaled, k, xp=xp), z, xp=xp))
+    return tuple(out)
+
+
+def chen(a: Sequence[Array], b: Sequence[Array], *, xp: Namespace) -> tuple[Array, ...]:
+    """Truncated product ``A ⊗ B`` of two elements with scalar term 1.
+
+    ``(A ⊗ B)_k = A_k + B_k + sum_{i=1}^{k-1} A_i ⊗ B_{k-i}``. Leading dimensions
+    broadcast.
+    """
+    out = []
+    for k in range(1, len(a) + 1):
+        term = a[k - 1] + b[k - 1]
+        for i in range(1, k):
+            term = term + outer(a[i - 1], b[k - i - 1], xp=xp)
+        out.append(term)
+    return tuple(out)
+
+
+def antipode(levels: Sequence[Array], channels: int, *, xp: Namespace) -> tuple[Array, ...]:
+    """The antipode: level ``k`` reversed word by word and multiplied by ``(-1)**k``.
+
+    For a signature this is its inverse in the tensor algebra, and equals the
+    signature of the time-reversed path.
+    """
+    out = []
+    for k, level in enumerate(levels, start=1):
+        if k == 1:
+            out.append(-level)
+            continue
+        lead = level.shape[:-1]
+        n_lead = len(lead)
+        cube = xp.reshape(level, (*lead, *([channels] * k)))
+        perm = (*range(n_lead), *reversed(range(n_lead, n_lead + k)))
+        flipped = xp.reshape(xp.permute_dims(cube, perm), (*lead, channels**k))
+        out.append(flipped if k % 2 == 0 else -flipped)
+    return tuple(out)
+
+
+def split_levels(flat: Array, channels: int, depth: int) -> tuple[Array, ...]:
+    """Cut ``(..., sigdim)`` (no scalar term) into its levels."""
+    out = []
+    start = 0
+    for size in level_sizes(channels, depth):
+        out.append(flat[..., start : start + size])
+        start += size
+    return tuple(out)
+
+
+def concat_levels(levels: Sequence[Array], *, xp: Namespace) -> Array:
+    """Join levels into ``(..., sigdim)``."""
+    if len(levels) == 1:
+        return levels[0]
+    return xp.concat(list(levels), axis=-1)

@@ -1,0 +1,141 @@
+"""Which namespace an array belongs to, and the few backend-specific choices.
+
+Everything here is cheap and imports a framework only once an array of that
+framework has been seen (a TensorFlow tensor is recognised by its type's module,
+without importing TensorFlow).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import array_api_compat
+
+from keras_sig._lib._typing import Array, Namespace
+
+__all__ = [
+    "array_namespace",
+    "default_float_dtype",
+    "device_of",
+    "is_jax_namespace",
+    "is_tensorflow_array",
+    "is_torch_namespace",
+    "python_scan",
+    "scan_for",
+]
+
+
+def is_tensorflow_array(x: object) -> bool:
+    """Whether ``x`` is a TensorFlow tensor or variable (TensorFlow is not imported)."""
+    return any(cls.__module__.startswith("tensorflow") for cls in type(x).__mro__)
+
+
+def array_namespace(*arrays: Array) -> Namespace:
+    """The namespace shared by ``arrays`` (``None`` entries are ignored).
+
+    TensorFlow tensors get the adapter of :mod:`keras_sig.shims.tensorflow`; every
+    other array goes through :func:`array_api_compat.array_namespace`.
+    """
+    present = [a for a in arrays if a is not None]
+    tf_flags = [is_tensorflow_array(a) for a in present]
+    if any(tf_flags):
+        if not all(tf_flags):
+            kinds = sorted({type(a).__module__.split(".")[0] for a in present})
+            msg = f"all arrays must come from one library; got a mix of {kinds}"
+            raise TypeError(msg)
+        from keras_sig.shims.tensorflow import namespace  # noqa: PLC0415
+
+        return namespace
+    return array_api_compat.array_namespace(*present)
+
+
+def is_jax_namespace(xp: Namespace) -> bool:
+    """Whether ``xp`` is JAX's array namespace."""
+    return array_api_compat.is_jax_namespace(xp)
+
+
+def is_torch_namespace(xp: Namespace) -> bool:
+    """Whether ``xp`` is (the array-API wrapper of) PyTorch."""
+    return array_api_compat.is_torch_namespace(xp)
+
+
+def device_of(x: Array, xp: Namespace) -> Any:
+    """The device of ``x`` (the adapter's own answer for TensorFlow)."""
+    if getattr(xp, "_keras_sig_adapter", False):
+        return xp.device(x)
+    return array_api_compat.device(x)
+
+
+def default_float_dtype(xp: Namespace, device: Any) -> Any:
+    """The namespace's default real floating dtype on ``device``."""
+    return xp.__array_namespace_info__().default_dtypes(device=device)["real floating"]
+
+
+def python_scan(
+    step: Callable[[Any, Array], tuple[Any, Array]],
+    init: Any,
+    xs: Array,
+    *,
+    stream: bool,
+    xp: Namespace,
+) -> tuple[Any, Array | None]:
+    """Run ``step`` over axis -2 of ``xs`` with a Python loop.
+
+    ``step(carry, x_t)`` returns ``(carry, y_t)``. With ``stream`` the ``y_t`` are
+    stacked along axis -2; otherwise the second result is ``None``.
+    """
+    length = xs.shape[-2]
+    carry = init
+    ys = []
+    for t in range(length):
+        carry, y = step(carry, xs[..., t, :])
+        if stream:
+            ys.append(y)
+    if not stream:
+        return carry, None
+    if not ys:
+        # No step ran: learn the output's trailing size from one step on a zero increment.
+        _, probe = step(init, xp.zeros_like(xp.sum(xs, axis=-2)))
+        return carry, probe[..., None, :][..., :0, :]
+    return carry, xp.stack(ys, axis=-2)
+
+
+def _jax_scan(
+    step: Callable[[Any, Array], tuple[Any, Array]],
+    init: Any,
+    xs: Array,
+    *,
+    stream: bool,
+    xp: Namespace,
+) -> tuple[Any, Array | None]:
+    """Run ``step`` over axis -2 of ``xs`` with :func:`jax.lax.scan` (one traced body)."""
+    import jax  # noqa: PLC0415
+
+    def body(carry: Any, x: Array) -> tuple[Any, Array | None]:
+        carry, y = step(carry, x)
+        return carry, (y if stream else None)
+
+    carry, ys = jax.lax.scan(body, init, xp.moveaxis(xs, -2, 0))
+    if not stream:
+        return carry, None
+    return carry, xp.moveaxis(ys, 0, -2)
+
+
+def scan_for(xp: Namespace) -> Callable[..., tuple[Any, Array | None]]:
+    """The loop construct for ``xp``: ``jax.lax.scan``, a TF loop, or a Python loop."""
+    if is_jax_namespace(xp):
+        return _jax_scan
+    adapter_scan = getattr(xp, "scan", None)
+    if getattr(xp, "_keras_sig_adapter", False) and adapter_scan is not None:
+        return adapter_scan
+    return python_scan
+
+
+@functools.cache
+def jax_jit(fn: Callable[..., Any], static_argnames: tuple[str, ...]) -> Callable[..., Any]:
+    """``jax.jit(fn)`` built once per function, so eager JAX calls hit JAX's cache."""
+    import jax  # noqa: PLC0415
+
+    return jax.jit(fn, static_argnames=static_argnames)

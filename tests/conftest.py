@@ -1,0 +1,39 @@
+"""Fixtures: one test body, every backend and dtype (see tests/_backends.py)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from tests._backends import Backend, selected
+
+BACKENDS = selected()
+
+TOLERANCES = {"float64": {"rtol": 1e-10, "atol": 1e-12}, "float32": {"rtol": 2e-5, "atol": 2e-5}}
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    names = ", ".join(f"{b.name}[{b.device}]" for b in BACKENDS)
+    return f"keras_sig backends: {names} (KERAS_BACKEND={os.environ.get('KERAS_BACKEND', 'unset')})"
+
+
+@pytest.fixture(params=BACKENDS, ids=lambda b: b.name)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    return request.param
+
+
+@pytest.fixture(params=["float64", "float32"])
+def dtype(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def tol(dtype: str) -> dict[str, float]:
+    return TOLERANCES[dtype]
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(20261126)

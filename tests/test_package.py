@@ -1,0 +1,31 @@
+"""Package hygiene: public names, version metadata, lazy framework imports."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import subprocess
+import sys
+
+import keras_sig
+
+
+def test_all_lists_exactly_the_public_names():
+    public = {name for name in dir(keras_sig) if not name.startswith("_")}
+    modules = {"shims"}  # subpackage attributes appear once imported
+    assert set(keras_sig.__all__) - {"__version__"} == public - modules
+    for name in keras_sig.__all__:
+        assert hasattr(keras_sig, name), name
+
+
+def test_installed_version_matches():
+    assert importlib.metadata.version("keras_sig") == keras_sig.__version__
+
+
+def test_import_loads_no_framework():
+    code = (
+        "import sys, keras_sig\n"
+        "heavy = {'jax', 'torch', 'tensorflow', 'keras', 'cupy', 'numpy', 'dask'}\n"
+        "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
