@@ -84,7 +84,7 @@ def normalise_namespace(xp: Namespace) -> Namespace:
         (array_api_compat.is_dask_namespace, "dask.array"),
     ):
         if is_ns(xp):
-            import importlib  # noqa: PLC0415
+            import importlib
 
             return importlib.import_module(f"array_api_compat.{name}")
     return xp
@@ -103,7 +103,7 @@ def as_array(name: str, value: Any, xp: Namespace | None) -> tuple[Array, Namesp
             raise TypeError(msg) from exc
     if isinstance(value, (list, tuple)):
         try:
-            import numpy as np  # noqa: PLC0415
+            import numpy as np
         except ImportError:  # pragma: no cover - numpy is nearly always present
             msg = f"{name} is a {type(value).__name__}: pass an array, or install numpy"
             raise TypeError(msg) from None
@@ -132,7 +132,9 @@ def floating(name: str, x: Array, xp: Namespace) -> Array:
 
 
 def shape_text(shape: Any) -> str:
-    return "(" + ", ".join("None" if s is None else str(s) for s in shape) + (",)" if len(shape) == 1 else ")")
+    return (
+        "(" + ", ".join("None" if s is None else str(s) for s in shape) + (",)" if len(shape) == 1 else ")")
+    )
 
 
 def check_path(path: Array) -> tuple[int, int]:
@@ -157,8 +159,7 @@ def check_path(path: Array) -> tuple[int, int]:
 def check_batch(name: str, shape: tuple[Any, ...], batch: tuple[Any, ...], what: str) -> None:
     """``shape`` (leading dimensions of ``name``) must broadcast to the path's ``batch``."""
     ok = len(shape) <= len(batch) and all(
-        s in (1, b) or s is None or b is None
-        for s, b in zip(reversed(shape), reversed(batch), strict=False)
+        s in (1, b) or s is None or b is None for s, b in zip(reversed(shape), reversed(batch), strict=False)
     )
     if not ok:
         msg = (
@@ -197,7 +198,9 @@ def basepoint_array(basepoint: Any, path: Array, xp: Namespace) -> Array | None:
     if basepoint is True:
         return xp.zeros_like(path[..., 0, :])
     if isinstance(basepoint, (int, float, complex, str)):
-        msg = f"basepoint must be True, False or an array of shape (..., channels); got {_describe(basepoint)}"
+        msg = (
+            f"basepoint must be True, False or an array of shape (..., channels); got {_describe(basepoint)}"
+        )
         raise TypeError(msg)
     arr = companion("basepoint", basepoint, path, xp)
     shape = tuple(arr.shape)
@@ -357,18 +360,18 @@ def signature(
     stream = check_bool("stream", stream)
     inverse = check_bool("inverse", inverse)
     scalar_term = check_bool("scalar_term", scalar_term)
-    method = check_choice("method", method, METHODS)
+    chosen = check_choice("method", method, METHODS)
     path = floating("path", path, xp)
     check_path(path)
     bp = basepoint_array(basepoint, path, xp)
     init = initial_array(initial, path, depth, xp)
-    if method == "auto":
-        method = choose_method(xp, path, depth, stream=stream)
+    if chosen == "auto":
+        chosen = choose_method(xp, path, depth, stream=stream)
     kwargs = {
         "stream": stream,
         "inverse": inverse,
         "scalar_term": scalar_term,
-        "method": method,
+        "method": chosen,
         "xp": xp,
         "scan": scan_for(xp),
     }

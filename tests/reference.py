@@ -71,7 +71,11 @@ def signature(
     for index in np.ndindex(*batch):
         p = path[index]
         if basepoint is not False:
-            bp = np.zeros(channels) if basepoint is True else np.broadcast_to(basepoint, (*batch, channels))[index]
+            bp = (
+                np.zeros(channels)
+                if basepoint is True
+                else np.broadcast_to(basepoint, (*batch, channels))[index]
+            )
             p = np.concatenate([bp[None, :], p], axis=0)
         prefixes = signature_levels(p, depth)[1:] if stream else [signature_levels(p, depth)[-1]]
         if not prefixes:  # a stream of a one-point path is empty

@@ -64,7 +64,7 @@ def test_torch_autograd_matches_finite_differences(method, raw, rng):
     np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-6, atol=1e-7)
     # Second order too: gradcheck/gradgradcheck on a small case.
     small = torch.tensor(rng.normal(size=(1, 4, 2)), requires_grad=True)
-    fn = lambda p: keras_sig.signature(p, 2, method=method, **torch_opts)  # noqa: E731
+    fn = lambda p: keras_sig.signature(p, 2, method=method, **torch_opts)
     if "initial" not in opts:
         assert torch.autograd.gradcheck(fn, (small,))
         assert torch.autograd.gradgradcheck(fn, (small,))

@@ -70,7 +70,9 @@ def test_inverse_times_signature_is_identity(backend, method, path):
     # inverse=True with initial=s gives sig(x)^{-1} ⊗ s = 1: every level vanishes.
     ident = sig(backend, path, 4, inverse=True, initial=s, method=method)
     np.testing.assert_allclose(ident, np.zeros_like(ident), atol=1e-9 * (1 + np.abs(s).max()))
-    np.testing.assert_allclose(sig(backend, path, 4, inverse=True), sig(backend, path[::-1].copy(), 4), **CLOSE)
+    np.testing.assert_allclose(
+        sig(backend, path, 4, inverse=True), sig(backend, path[::-1].copy(), 4), **CLOSE
+    )
 
 
 @SETTINGS

@@ -40,4 +40,4 @@ def test_readme_block_runs(code, monkeypatch):
 
         if keras.backend.backend() not in BACKENDS_BY_NAME:
             pytest.skip(f"keras runs on {keras.backend.backend()}, not in this session")
-    exec(compile(code, str(README), "exec"), {"__name__": "__readme__"})  # noqa: S102
+    exec(compile(code, str(README), "exec"), {"__name__": "__readme__"})

@@ -98,7 +98,9 @@ def test_constant_and_two_point_paths(backend, method, rng):
     np.testing.assert_array_equal(backend.to_numpy(sig), np.zeros((2, 39)))
     stream = keras_sig.signature(backend.asarray(one, "float64"), 3, stream=True, method=method)
     assert tuple(stream.shape) == (2, 0, 39)
-    with_bp = keras_sig.signature(backend.asarray(one, "float64"), 3, stream=True, basepoint=True, method=method)
+    with_bp = keras_sig.signature(
+        backend.asarray(one, "float64"), 3, stream=True, basepoint=True, method=method
+    )
     np.testing.assert_allclose(
         backend.to_numpy(with_bp), reference.signature(one, 3, stream=True, basepoint=True), rtol=1e-12
     )
@@ -113,7 +115,9 @@ def test_depth_one_is_the_total_increment(backend, method, rng):
     path = rng.normal(size=(4, 9, 3))
     got = backend.to_numpy(keras_sig.signature(backend.asarray(path, "float64"), 1, method=method))
     np.testing.assert_allclose(got, path[:, -1] - path[:, 0], rtol=1e-12, atol=1e-12)
-    streamed = backend.to_numpy(keras_sig.signature(backend.asarray(path, "float64"), 1, stream=True, method=method))
+    streamed = backend.to_numpy(
+        keras_sig.signature(backend.asarray(path, "float64"), 1, stream=True, method=method)
+    )
     np.testing.assert_allclose(streamed, path[:, 1:] - path[:, :1], rtol=1e-12, atol=1e-12)
 
 
@@ -121,7 +125,9 @@ def test_integer_input_is_promoted_to_default_float(backend):
     path = backend.asarray(np.array([[0, 0], [1, 0], [1, 2]]), "int32")
     got = keras_sig.signature(path, 2)
     xp = keras_sig._lib._backends.array_namespace(path)
-    default = xp.__array_namespace_info__().default_dtypes(device=keras_sig._lib._backends.device_of(path, xp))
+    default = xp.__array_namespace_info__().default_dtypes(
+        device=keras_sig._lib._backends.device_of(path, xp)
+    )
     assert got.dtype == default["real floating"]
     np.testing.assert_allclose(backend.to_numpy(got), [1, 2, 0.5, 2, 0, 2], rtol=1e-6)
 
@@ -159,7 +165,9 @@ def test_initial_with_scalar_term_and_broadcast(backend, rng):
     init_with_scalar = np.concatenate([np.ones((3, 1)), init], axis=-1)
     expected = reference.signature(path, 3, initial=np.broadcast_to(init, (2, 3, 14)))
     for value in (init, init_with_scalar):
-        got = keras_sig.signature(backend.asarray(path, "float64"), 3, initial=backend.asarray(value, "float64"))
+        got = keras_sig.signature(
+            backend.asarray(path, "float64"), 3, initial=backend.asarray(value, "float64")
+        )
         np.testing.assert_allclose(backend.to_numpy(got), expected, rtol=1e-10)
 
 
@@ -176,24 +184,76 @@ def test_sigdim():
 BAD_CALLS = [
     (lambda b, p: keras_sig.signature(p, 0), ValueError, r"depth must be an integer >= 1; got 0"),
     (lambda b, p: keras_sig.signature(p, -2), ValueError, r"depth must be an integer >= 1; got -2"),
-    (lambda b, p: keras_sig.signature(p, 2.5), TypeError, r"depth must be an integer >= 1; got 2\.5 \(float\)"),
+    (
+        lambda b, p: keras_sig.signature(p, 2.5),
+        TypeError,
+        r"depth must be an integer >= 1; got 2\.5 \(float\)",
+    ),
     (lambda b, p: keras_sig.signature(p, True), TypeError, r"depth must be an integer"),
     (lambda b, p: keras_sig.signature(p, "3"), TypeError, r"depth must be an integer"),
-    (lambda b, p: keras_sig.signature(p[0, 0, :], 2), ValueError, r"path must have shape \(\.\.\., length, channels\); got \(3,\)"),
-    (lambda b, p: keras_sig.signature(p[:, :0, :], 2), ValueError, r"at least one point .*got shape \(2, 0, 3\)"),
-    (lambda b, p: keras_sig.signature(p[..., :0], 2), ValueError, r"at least one channel; got shape \(2, 5, 0\)"),
-    (lambda b, p: keras_sig.signature(p, 2, method="fast"), ValueError, r"method must be one of 'auto', 'sequential', 'parallel'; got 'fast'"),
-    (lambda b, p: keras_sig.signature(p, 2, stream=1), TypeError, r"stream must be True or False; got 1 \(int\)"),
+    (
+        lambda b, p: keras_sig.signature(p[0, 0, :], 2),
+        ValueError,
+        r"path must have shape \(\.\.\., length, channels\); got \(3,\)",
+    ),
+    (
+        lambda b, p: keras_sig.signature(p[:, :0, :], 2),
+        ValueError,
+        r"at least one point .*got shape \(2, 0, 3\)",
+    ),
+    (
+        lambda b, p: keras_sig.signature(p[..., :0], 2),
+        ValueError,
+        r"at least one channel; got shape \(2, 5, 0\)",
+    ),
+    (
+        lambda b, p: keras_sig.signature(p, 2, method="fast"),
+        ValueError,
+        r"method must be one of 'auto', 'sequential', 'parallel'; got 'fast'",
+    ),
+    (
+        lambda b, p: keras_sig.signature(p, 2, stream=1),
+        TypeError,
+        r"stream must be True or False; got 1 \(int\)",
+    ),
     (lambda b, p: keras_sig.signature(p, 2, inverse="yes"), TypeError, r"inverse must be True or False"),
-    (lambda b, p: keras_sig.signature(p, 2, scalar_term=None), TypeError, r"scalar_term must be True or False"),
-    (lambda b, p: keras_sig.signature(p, 2, basepoint=1.0), TypeError, r"basepoint must be True, False or an array"),
-    (lambda b, p: keras_sig.signature(p, 2, basepoint=b.asarray(np.zeros((2, 4)), "float64")), ValueError, r"basepoint must have shape \(\.\.\., 3\).*got \(2, 4\)"),
-    (lambda b, p: keras_sig.signature(p, 2, basepoint=b.asarray(np.zeros((5, 3)), "float64")), ValueError, r"basepoint must have shape .*batch shape \(2,\); got \(5,\)"),
-    (lambda b, p: keras_sig.signature(p, 2, initial=b.asarray(np.zeros((2, 11)), "float64")), ValueError, r"initial must be a signature of shape \(\.\.\., 12\) for channels=3, depth=2 .*got \(2, 11\)"),
-    (lambda b, p: keras_sig.signature(p, 2, initial=b.asarray(np.zeros((3, 12)), "float64")), ValueError, r"initial must have shape .*got \(3,\)"),
+    (
+        lambda b, p: keras_sig.signature(p, 2, scalar_term=None),
+        TypeError,
+        r"scalar_term must be True or False",
+    ),
+    (
+        lambda b, p: keras_sig.signature(p, 2, basepoint=1.0),
+        TypeError,
+        r"basepoint must be True, False or an array",
+    ),
+    (
+        lambda b, p: keras_sig.signature(p, 2, basepoint=b.asarray(np.zeros((2, 4)), "float64")),
+        ValueError,
+        r"basepoint must have shape \(\.\.\., 3\).*got \(2, 4\)",
+    ),
+    (
+        lambda b, p: keras_sig.signature(p, 2, basepoint=b.asarray(np.zeros((5, 3)), "float64")),
+        ValueError,
+        r"basepoint must have shape .*batch shape \(2,\); got \(5,\)",
+    ),
+    (
+        lambda b, p: keras_sig.signature(p, 2, initial=b.asarray(np.zeros((2, 11)), "float64")),
+        ValueError,
+        r"initial must be a signature of shape \(\.\.\., 12\) for channels=3, depth=2 .*got \(2, 11\)",
+    ),
+    (
+        lambda b, p: keras_sig.signature(p, 2, initial=b.asarray(np.zeros((3, 12)), "float64")),
+        ValueError,
+        r"initial must have shape .*got \(3,\)",
+    ),
     (lambda b, p: keras_sig.signature("path", 2), TypeError, r"path must be an array"),
     (lambda b, p: keras_sig.signature(None, 2), TypeError, r"path must be an array .*got None"),
-    (lambda b, p: keras_sig.signature(b.asarray(np.ones((2, 5, 3), bool)), 2), TypeError, r"path must hold real or complex numbers .*dtype"),
+    (
+        lambda b, p: keras_sig.signature(b.asarray(np.ones((2, 5, 3), bool)), 2),
+        TypeError,
+        r"path must hold real or complex numbers .*dtype",
+    ),
 ]
 
 

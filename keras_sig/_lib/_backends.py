@@ -45,7 +45,7 @@ def array_namespace(*arrays: Array) -> Namespace:
             kinds = sorted({type(a).__module__.split(".")[0] for a in present})
             msg = f"all arrays must come from one library; got a mix of {kinds}"
             raise TypeError(msg)
-        from keras_sig.shims.tensorflow import namespace  # noqa: PLC0415
+        from keras_sig.shims.tensorflow import namespace
 
         return namespace
     return array_api_compat.array_namespace(*present)
@@ -111,7 +111,7 @@ def _jax_scan(
     xp: Namespace,
 ) -> tuple[Any, Array | None]:
     """Run ``step`` over axis -2 of ``xs`` with :func:`jax.lax.scan` (one traced body)."""
-    import jax  # noqa: PLC0415
+    import jax
 
     def body(carry: Any, x: Array) -> tuple[Any, Array | None]:
         carry, y = step(carry, x)
@@ -136,6 +136,6 @@ def scan_for(xp: Namespace) -> Callable[..., tuple[Any, Array | None]]:
 @functools.cache
 def jax_jit(fn: Callable[..., Any], static_argnames: tuple[str, ...]) -> Callable[..., Any]:
     """``jax.jit(fn)`` built once per function, so eager JAX calls hit JAX's cache."""
-    import jax  # noqa: PLC0415
+    import jax
 
     return jax.jit(fn, static_argnames=static_argnames)
