@@ -6,6 +6,7 @@ passes into validated, normalised arguments and picks the loop strategy.
 
 from __future__ import annotations
 
+import contextlib
 import operator
 from typing import Any
 
@@ -31,6 +32,8 @@ METHODS = ("auto", "sequential", "parallel")
 # Above this many bytes of per-level intermediates, ``method="auto"`` prefers the
 # sequential scan, whose memory does not grow with the path's length.
 _PARALLEL_MEMORY_BUDGET = 256 * 2**20
+# On JAX, ``method="auto"`` uses the parallel method only up to this length.
+_JAX_PARALLEL_MAX_LENGTH = 256
 
 
 # --------------------------------------------------------------------------- checks
@@ -87,13 +90,27 @@ def normalise_namespace(xp: Namespace) -> Namespace:
             import importlib
 
             return importlib.import_module(f"array_api_compat.{name}")
+    if getattr(xp, "__name__", None) == "tensorflow":  # the module itself: use keras_sig's adapter
+        from keras_sig.shims.tensorflow import namespace
+
+        return namespace
     return xp
 
 
 def as_array(name: str, value: Any, xp: Namespace | None) -> tuple[Array, Namespace]:
     """``value`` as an array with its namespace; nested sequences go through NumPy."""
     if _is_array(value):
-        return value, normalise_namespace(xp) if xp is not None else array_namespace(value)
+        own = array_namespace(value)
+        if xp is None:
+            return value, own
+        xp = normalise_namespace(xp)
+        if own is xp:
+            return value, xp
+        try:  # another library's array, converted as the caller asked
+            return xp.asarray(value), xp
+        except (TypeError, ValueError, RuntimeError) as exc:
+            msg = f"{name} is a {type(value).__name__}, which xp={xp!r} cannot convert"
+            raise TypeError(msg) from exc
     if xp is not None:
         xp = normalise_namespace(xp)
         try:
@@ -231,16 +248,23 @@ def initial_array(initial: Any, path: Array, depth: int, xp: Namespace) -> Array
 
 
 def choose_method(xp: Namespace, path: Array, depth: int, *, stream: bool) -> str:
-    """The method ``"auto"`` stands for (see the README's "Choosing a method")."""
-    if is_jax_namespace(xp) or getattr(xp, "_keras_sig_adapter", False):
-        # Compiled backends: the scan's body is fused into one kernel per step.
-        return "sequential"
+    """The method ``"auto"`` stands for (see the README's "Choosing a method").
+
+    ``parallel`` wherever its intermediates fit in :data:`_PARALLEL_MEMORY_BUDGET`,
+    except on JAX for paths longer than :data:`_JAX_PARALLEL_MAX_LENGTH`: XLA's
+    cumulative sum on the CPU is slow for long axes, while its fused ``lax.scan``
+    body is fast, so there the sequential method wins.
+    """
     shape = tuple(path.shape)
+    length = shape[-2]
+    if is_jax_namespace(xp) and (length is None or length > _JAX_PARALLEL_MAX_LENGTH):
+        return "sequential"
     numel = 1
     for s in shape[:-1]:
         numel *= s if s is not None else 1
     channels = shape[-1]
-    widest = channels ** (depth if stream else max(depth - 1, 1))
+    # The widest arrays: every level over time with stream, else level depth-2 (and level 2).
+    widest = channels ** (depth if stream else max(depth - 2, 2))
     nbytes = numel * widest * 3 * getattr(path.dtype, "itemsize", 8)
     return "parallel" if nbytes <= _PARALLEL_MEMORY_BUDGET else "sequential"
 
@@ -378,4 +402,7 @@ def signature(
     if is_jax_namespace(xp):
         fn = jax_jit(_sig.signature, ("depth", *kwargs))
         return fn(path, depth=depth, basepoint=bp, initial=init, **kwargs)
-    return _sig.signature(path, depth, basepoint=bp, initial=init, **kwargs)
+    # The TensorFlow adapter runs the ops on the input's device (TF would pick a GPU).
+    adapter = getattr(xp, "_keras_sig_adapter", False)
+    with xp.placed_like(path) if adapter else contextlib.nullcontext():
+        return _sig.signature(path, depth, basepoint=bp, initial=init, **kwargs)

@@ -8,6 +8,7 @@ without importing TensorFlow).
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ __all__ = [
     "array_namespace",
     "default_float_dtype",
     "device_of",
+    "is_array",
     "is_jax_namespace",
     "is_tensorflow_array",
     "is_torch_namespace",
@@ -30,6 +32,35 @@ __all__ = [
 def is_tensorflow_array(x: object) -> bool:
     """Whether ``x`` is a TensorFlow tensor or variable (TensorFlow is not imported)."""
     return any(cls.__module__.startswith("tensorflow") for cls in type(x).__mro__)
+
+
+def _known_namespace(x: object) -> Namespace | None:
+    """The namespace of a NumPy, PyTorch or JAX array, found from its type alone.
+
+    A cheap path in front of :func:`array_api_compat.array_namespace`, whose cached
+    type checks make ``torch.compile`` warn and cost microseconds per call.
+    """
+    library = type(x).__module__.partition(".")[0]
+    if library == "numpy" and type(x).__name__ == "ndarray":
+        import array_api_compat.numpy as compat_numpy
+
+        return compat_numpy
+    if library == "torch":
+        torch = sys.modules["torch"]
+        if isinstance(x, torch.Tensor):
+            import array_api_compat.torch as compat_torch
+
+            return compat_torch
+    if library in ("jax", "jaxlib"):
+        jax = sys.modules.get("jax")
+        if jax is not None and isinstance(x, jax.Array):
+            return jax.numpy
+    return None
+
+
+def is_array(x: object) -> bool:
+    """Whether ``x`` is an array the library accepts (array-API object or TF tensor)."""
+    return _known_namespace(x) is not None or array_api_compat.is_array_api_obj(x) or is_tensorflow_array(x)
 
 
 def array_namespace(*arrays: Array) -> Namespace:
@@ -48,6 +79,9 @@ def array_namespace(*arrays: Array) -> Namespace:
         from keras_sig.shims.tensorflow import namespace
 
         return namespace
+    known = [_known_namespace(a) for a in present]
+    if known and known[0] is not None and all(k is known[0] for k in known):
+        return known[0]
     return array_api_compat.array_namespace(*present)
 
 

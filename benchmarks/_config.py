@@ -1,0 +1,128 @@
+"""What the suite measures: cases, grids, groups, and the environment variables.
+
+``python -m benchmarks`` sets the ``KERAS_SIG_BENCH_*`` variables and runs
+pytest; a plain ``pytest benchmarks/ --benchmark-only`` reads the same
+variables (unset: the full signature group).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks._workers._protocol import FULL, QUICK, Settings
+
+REPO = Path(__file__).resolve().parent.parent
+WORKERS = Path(__file__).resolve().parent / "_workers"
+
+ENV_GRID = "KERAS_SIG_BENCH_GRID"  # "full" (default) or "quick"
+ENV_GROUPS = "KERAS_SIG_BENCH_GROUPS"  # comma-separated: signature, keras, memory
+ENV_ONLY = "KERAS_SIG_BENCH_ONLY"  # a glob matched against test ids
+ENV_LEGACY_VENV = "KERAS_SIG_BENCH_LEGACY_VENV"  # keras-sig 1.0.2's virtualenv
+ENV_TIMEOUT = "KERAS_SIG_BENCH_TIMEOUT"  # seconds for one keras-group subprocess
+ENV_OUTCOMES = "KERAS_SIG_BENCH_OUTCOMES"  # where conftest writes skips/failures
+
+GROUPS = ("signature", "keras", "memory")
+DEFAULT_LEGACY_VENV = REPO / ".bench-venvs" / "keras_sig_1_0_2"
+LEGACY_REQUIREMENTS = ("keras-sig==1.0.2", "jax", "keras", "torch==2.13.0", "tensorflow-cpu")
+DEFAULT_TIMEOUT_S = 300.0
+SEED = 20261126
+
+
+@dataclass(frozen=True)
+class Case:
+    """One input shape of the signature group (float64)."""
+
+    name: str
+    batch: int
+    length: int
+    channels: int
+    depth: int
+
+    def describe(self) -> str:
+        return (
+            f"{self.name}: batch {self.batch}, length {self.length}, "
+            f"channels {self.channels}, depth {self.depth}, float64"
+        )
+
+
+@dataclass(frozen=True)
+class KerasGrid:
+    """Sizes of the Keras-layer group (float32, Keras' default)."""
+
+    batch: int
+    lengths: tuple[int, ...]
+    n_batches: int  # batches in the first (compiling) epoch
+    forward: Case  # the SigLayer forward-call case
+
+
+@dataclass(frozen=True)
+class MemoryGrid:
+    """Sizes of the memory group (gradient of signature(stream=False), float64)."""
+
+    batch: int
+    channels: int
+    depth: int
+    lengths: tuple[int, ...]
+    signax_lengths: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Grid:
+    name: str
+    cases: tuple[Case, ...]
+    settings: Settings
+    keras: KerasGrid
+    memory: MemoryGrid
+
+
+FULL_GRID = Grid(
+    name="full",
+    cases=(Case("headline", 128, 100, 5, 4), Case("long", 32, 2000, 3, 4)),
+    settings=FULL,
+    keras=KerasGrid(batch=128, lengths=(20, 500), n_batches=4, forward=Case("headline", 128, 100, 5, 4)),
+    memory=MemoryGrid(batch=32, channels=5, depth=4, lengths=(1000, 10000), signax_lengths=(10000,)),
+)
+QUICK_GRID = Grid(
+    name="quick",
+    cases=(Case("headline", 8, 16, 5, 4), Case("long", 4, 128, 3, 4)),
+    settings=QUICK,
+    keras=KerasGrid(batch=8, lengths=(6, 12), n_batches=2, forward=Case("headline", 8, 16, 5, 4)),
+    memory=MemoryGrid(batch=4, channels=5, depth=4, lengths=(50, 200), signax_lengths=(200,)),
+)
+
+
+def grid() -> Grid:
+    name = os.environ.get(ENV_GRID, "full").strip().lower()
+    if name not in ("full", "quick"):
+        msg = f"{ENV_GRID} must be 'full' or 'quick'; got {name!r}"
+        raise ValueError(msg)
+    return QUICK_GRID if name == "quick" else FULL_GRID
+
+
+def groups() -> tuple[str, ...]:
+    raw = os.environ.get(ENV_GROUPS, "signature")
+    names = tuple(g.strip() for g in raw.split(",") if g.strip())
+    unknown = sorted(set(names) - set(GROUPS))
+    if unknown:
+        msg = f"{ENV_GROUPS} names unknown groups {unknown}; known: {', '.join(GROUPS)}"
+        raise ValueError(msg)
+    return names
+
+
+def legacy_venv() -> Path:
+    return Path(os.environ.get(ENV_LEGACY_VENV) or DEFAULT_LEGACY_VENV).expanduser()
+
+
+def legacy_python() -> Path | None:
+    """The 1.0.2 virtualenv's interpreter, or None if it does not exist."""
+    venv = legacy_venv()
+    for candidate in (venv / "bin" / "python", venv / "Scripts" / "python.exe"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def timeout_s() -> float:
+    return float(os.environ.get(ENV_TIMEOUT) or DEFAULT_TIMEOUT_S)

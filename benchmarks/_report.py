@@ -1,0 +1,363 @@
+"""Tables and target ratios from a pytest-benchmark JSON and the outcome log."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from benchmarks import _impls
+
+
+@dataclass(frozen=True)
+class Target:
+    """``ours(framework, kind) / peer(kind) <= limit``, ours at its best method."""
+
+    title: str
+    framework: str
+    kind: str
+    peer: str
+    limit: float
+
+
+TARGETS = (
+    Target("JAX jit forward / pySigLib forward", "jax", "forward", "pysiglib", 1.5),
+    Target("JAX jit forward / signax forward", "jax", "forward", "signax", 0.4),
+    Target("JAX gradient / signax gradient", "jax", "gradient", "signax", 1.0),
+    Target("JAX gradient / pySigLib sig+sig_backprop", "jax", "gradient", "pysiglib", 1.0),
+    Target("PyTorch eager forward / iisignature forward", "torch", "forward", "iisignature", 1.0),
+    Target("PyTorch autograd gradient / signatory gradient", "torch", "gradient", "signatory", 1.0),
+    Target("NumPy forward / iisignature forward", "numpy", "forward", "iisignature", 1.0),
+)
+# (task, label, limit): ours / best keras-sig 1.0.2 variant, per backend.
+KERAS_TARGETS = (
+    ("train", "step", 0.5),
+    ("train", "first epoch (compile)", 1.0),
+    ("forward-eager", "SigLayer forward eager", 0.5),
+    ("forward-compiled", "SigLayer forward compiled", 0.5),
+)
+
+
+# --------------------------------------------------------------------------- records
+
+
+def records(bench: dict[str, Any] | None, outcomes: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One dict per test: its metadata, status and (when timed) median seconds."""
+    by_id: dict[str, dict[str, Any]] = {}
+    for o in outcomes:
+        rec = by_id.setdefault(o["nodeid"], {"nodeid": o["nodeid"]})
+        rec.update(o.get("meta") or {})
+        rec["status"] = o["outcome"]
+        if o.get("reason"):
+            rec["reason"] = o["reason"]
+    for b in (bench or {}).get("benchmarks", []):
+        rec = by_id.setdefault(b["fullname"], {"nodeid": b["fullname"], "status": "passed"})
+        rec.update(b.get("extra_info") or {})
+        stats = b.get("stats") or {}
+        if "median" in stats:
+            rec["median_s"] = stats["median"]
+            rec["rounds"] = stats.get("rounds")
+    for rec in by_id.values():
+        if rec.get("status") == "skipped" and str(rec.get("reason", "")).startswith("timeout"):
+            rec["status"] = "timeout"
+    return list(by_id.values())
+
+
+def _timed(rec: dict[str, Any] | None) -> float | None:
+    if rec is None or rec.get("status") != "passed":
+        return None
+    return rec.get("median_s")
+
+
+def _cell(rec: dict[str, Any] | None, scale: float = 1e3) -> str:
+    if rec is None:
+        return "-"
+    value = _timed(rec)
+    if value is not None:
+        return _num(value * scale)
+    return {"skipped": "skip", "failed": "FAIL", "timeout": "timeout"}.get(rec.get("status", ""), "n/a")
+
+
+def _num(v: float) -> str:
+    if v >= 100:
+        return f"{v:.0f}"
+    if v >= 10:
+        return f"{v:.1f}"
+    if v >= 1:
+        return f"{v:.2f}"
+    return f"{v:.3f}"
+
+
+def _table(header: list[str], rows: list[list[str]], align_left: int = 1) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+
+    def fmt(row: list[str]) -> str:
+        cells = [
+            str(c).ljust(w) if i < align_left else str(c).rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        return "  ".join(cells).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([fmt(header), rule, *(fmt(r) for r in rows)])
+
+
+# --------------------------------------------------------------------------- signature group
+
+
+def signature_section(recs: list[dict[str, Any]], cases: list[Any]) -> tuple[str, list[dict[str, Any]]]:
+    sig = [r for r in recs if r.get("group") == "signature"]
+    if not sig:
+        return "", []
+    index = {(r.get("case"), r.get("impl"), r.get("kind")): r for r in sig}
+    out = []
+    for case in cases:
+        if not any(r.get("case") == case.name for r in sig):
+            continue
+        rows = []
+        for impl in _impls.ALL:
+            fwd = index.get((case.name, impl.key, "forward"))
+            grad = index.get((case.name, impl.key, "gradient"))
+            if fwd is None and grad is None:
+                continue
+            rows.append([impl.label, _cell(fwd), _cell(grad) if "gradient" in impl.kinds else "-"])
+        out.append(f"Signature, {case.describe()}: median ms")
+        out.append(_table(["implementation", "forward", "gradient"], rows))
+        out.append("")
+    ratios = signature_ratios(sig, [c.name for c in cases])
+    if ratios:
+        out.append("Targets (ours at its best method / peer; 'auto' = ours with method='auto')")
+        rows = [
+            [
+                r["case"],
+                r["title"],
+                f"<= {r['limit']:g}x",
+                _ms(r["ours_s"]) + (f" [{r['ours_method']}]" if r["ours_method"] else ""),
+                _ms(r["peer_s"]),
+                _ratio(r["ratio"]),
+                _ratio(r["ratio_auto"]),
+                r["result"],
+            ]
+            for r in ratios
+        ]
+        out.append(
+            _table(
+                ["case", "target", "limit", "ours ms", "peer ms", "ratio", "auto ratio", "result"],
+                rows,
+                align_left=2,
+            )
+        )
+        out.append("")
+    return "\n".join(out), ratios
+
+
+def _ms(v: float | None) -> str:
+    return "n/a" if v is None else _num(v * 1e3)
+
+
+def _ratio(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.2f}x"
+
+
+def _verdict(ratio: float | None, limit: float) -> str:
+    if ratio is None:
+        return "n/a"
+    return "PASS" if ratio <= limit else "MISS"
+
+
+def signature_ratios(sig: list[dict[str, Any]], case_names: list[str]) -> list[dict[str, Any]]:
+    found = []
+    for case in case_names:
+        for t in TARGETS:
+            ours = [
+                r
+                for r in sig
+                if r.get("case") == case
+                and r.get("family") == "ours"
+                and r.get("framework") == t.framework
+                and r.get("kind") == t.kind
+                and _timed(r) is not None
+            ]
+            best = min(ours, key=_timed, default=None)
+            auto = next((r for r in ours if r.get("method") == "auto"), None)
+            peer = next(
+                (
+                    r
+                    for r in sig
+                    if r.get("case") == case and r.get("impl") == t.peer and r.get("kind") == t.kind
+                ),
+                None,
+            )
+            peer_s, best_s, auto_s = _timed(peer), _timed(best), _timed(auto)
+            ratio = best_s / peer_s if best_s and peer_s else None
+            ratio_auto = auto_s / peer_s if auto_s and peer_s else None
+            if best_s is None and peer_s is None:
+                continue  # neither side ran (filtered out, skipped): no row
+            found.append(
+                {
+                    "case": case,
+                    "title": t.title,
+                    "limit": t.limit,
+                    "ours_s": best_s,
+                    "ours_method": best.get("method") if best else None,
+                    "peer": t.peer,
+                    "peer_s": peer_s,
+                    "ratio": ratio,
+                    "ratio_auto": ratio_auto,
+                    "result": _verdict(ratio, t.limit),
+                }
+            )
+    return found
+
+
+# --------------------------------------------------------------------------- keras group
+
+
+def keras_section(recs: list[dict[str, Any]], lengths: tuple[int, ...]) -> tuple[str, list[dict[str, Any]]]:
+    ker = [r for r in recs if r.get("group") == "keras"]
+    if not ker:
+        return "", []
+    out, ratios = [], []
+    backends = [b for b in ("jax", "tensorflow", "torch") if any(r.get("backend") == b for r in ker)]
+    for backend in backends:
+        mine = [r for r in ker if r.get("backend") == backend]
+        labels = list(dict.fromkeys(r["label"] for r in mine))
+        header = ["layer"]
+        for length in lengths:
+            header += [f"L={length} 1st epoch s", f"L={length} step ms"]
+        header += ["fwd eager ms", "fwd compiled ms"]
+        rows = []
+        for label in labels:
+            row = [label]
+            for length in lengths:
+                rec = _find(mine, label=label, task="train", length=length)
+                first = rec.get("first_epoch_s") if rec and rec.get("status") == "passed" else None
+                row += [_num(first) if first is not None else _cell(rec), _cell(rec)]
+            for task in ("forward-eager", "forward-compiled"):
+                row.append(_cell(_find(mine, label=label, task=task)))
+            rows.append(row)
+        out.append(f"Keras layer, backend {backend}: median ms (first epoch: one run, s)")
+        out.append(_table(header, rows))
+        out.append("")
+        ratios += _keras_ratios(backend, mine, lengths)
+    if ratios:
+        out.append("Keras targets (ours / best keras-sig 1.0.2 variant)")
+        rows = [
+            [
+                r["backend"],
+                r["title"],
+                f"<= {r['limit']:g}x",
+                _ratio(r["ratio"]),
+                r["legacy_best"] or "n/a",
+                r["result"],
+            ]
+            for r in ratios
+        ]
+        out.append(
+            _table(["backend", "target", "limit", "ratio", "1.0.2 best", "result"], rows, align_left=2)
+        )
+        out.append("")
+    return "\n".join(out), ratios
+
+
+def _find(recs: list[dict[str, Any]], **match: Any) -> dict[str, Any] | None:
+    return next((r for r in recs if all(r.get(k) == v for k, v in match.items())), None)
+
+
+def _keras_ratios(backend: str, recs: list[dict[str, Any]], lengths: tuple[int, ...]) -> list[dict[str, Any]]:
+    found = []
+    for task, title, limit in KERAS_TARGETS:
+        for length in lengths if task == "train" else (None,):
+            match = {"task": task} if length is None else {"task": task, "length": length}
+            pick = _first_epoch if title.startswith("first epoch") else _timed
+            ours = [r for r in recs if r.get("family") == "ours" and _matches(r, match)]
+            legacy = [
+                r for r in recs if r.get("family") == "legacy" and _matches(r, match) and pick(r) is not None
+            ]
+            ours_v = pick(ours[0]) if ours else None
+            best = min(legacy, key=pick, default=None)
+            legacy_v = pick(best) if best else None
+            ratio = ours_v / legacy_v if ours_v and legacy_v else None
+            if ours_v is None and legacy_v is None:
+                continue  # neither side ran (filtered out, skipped): no row
+            found.append(
+                {
+                    "backend": backend,
+                    "title": title + (f" L={length}" if length is not None else ""),
+                    "limit": limit,
+                    "ours": ours_v,
+                    "legacy": legacy_v,
+                    "legacy_best": best.get("label", "").removeprefix("keras-sig 1.0.2 ") if best else None,
+                    "ratio": ratio,
+                    "result": _verdict(ratio, limit),
+                }
+            )
+    return found
+
+
+def _matches(rec: dict[str, Any], match: dict[str, Any]) -> bool:
+    return all(rec.get(k) == v for k, v in match.items())
+
+
+def _first_epoch(rec: dict[str, Any]) -> float | None:
+    if rec.get("status") != "passed":
+        return None
+    return rec.get("first_epoch_s")
+
+
+# --------------------------------------------------------------------------- memory group
+
+
+def memory_section(recs: list[dict[str, Any]]) -> str:
+    mem = [r for r in recs if r.get("group") == "memory"]
+    if not mem:
+        return ""
+    lengths = sorted({r["length"] for r in mem})
+    labels = list(dict.fromkeys(r["label"] for r in mem))
+    rows = []
+    for label in labels:
+        row = [label]
+        for length in lengths:
+            rec = _find(mem, label=label, length=length)
+            if rec is None:
+                row.append("-")
+            elif rec.get("status") == "passed" and rec.get("peak_mib") is not None:
+                text = _num(rec["peak_mib"])
+                if rec.get("xla_temp_mib") is not None:
+                    text += f" (XLA {_num(rec['xla_temp_mib'])})"
+                if not rec.get("peak_reset", True):
+                    text = ">= " + text
+                row.append(text)
+            else:
+                row.append(_cell(rec))
+        rows.append(row)
+    shape = mem[0].get("shape", [])
+    head = f"Memory: peak RSS MiB of one gradient, batch {shape[0] if shape else '?'}, channels "
+    head += (
+        f"{shape[2] if shape else '?'}, depth {mem[0].get('depth')}, float64 (XLA: its temp-buffer estimate)"
+    )
+    return "\n".join([head, _table(["implementation"] + [f"L={n}" for n in lengths], rows), ""])
+
+
+# --------------------------------------------------------------------------- notes
+
+
+def notes_section(recs: list[dict[str, Any]]) -> str:
+    out = []
+    threads = {}
+    for r in recs:
+        if r.get("threads") and r.get("label"):
+            threads.setdefault(r["label"].split(" [")[0], r["threads"])
+    if threads:
+        out.append("Threads: " + "; ".join(f"{k}: {v}" for k, v in threads.items()))
+    notes = dict.fromkeys((r["label"], r["note"]) for r in recs if r.get("note") and r.get("label"))
+    out += [f"Note, {label}: {note}" for label, note in notes]
+    problems = {}
+    for r in recs:
+        if r.get("status") in ("skipped", "failed", "timeout"):
+            key = (r.get("label", r["nodeid"]).split(" [")[0], r["status"], str(r.get("reason", ""))[:160])
+            problems.setdefault(key, 0)
+            problems[key] += 1
+    for (label, status, reason), n in problems.items():
+        out.append(f"{status} ({n}x) {label}: {reason}")
+    return "\n".join(out)
