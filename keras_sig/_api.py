@@ -17,9 +17,10 @@ from keras_sig._lib._backends import (
     array_namespace,
     default_float_dtype,
     device_of,
+    is_array,
     is_jax_namespace,
-    is_tensorflow_array,
     jax_jit,
+    jax_runs_on_cpu,
     scan_for,
 )
 from keras_sig._lib._typing import Array, Method, Namespace
@@ -75,7 +76,7 @@ def check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
 
 
 def _is_array(x: object) -> bool:
-    return array_api_compat.is_array_api_obj(x) or is_tensorflow_array(x)
+    return is_array(x)
 
 
 def normalise_namespace(xp: Namespace) -> Namespace:
@@ -154,21 +155,25 @@ def shape_text(shape: Any) -> str:
     )
 
 
-def check_path(path: Array) -> tuple[int, int]:
-    """Validate the shape ``(..., length, channels)``; return ``(length, channels)``."""
-    shape = tuple(path.shape)
+def check_path(path: Array, *, subject: str = "path") -> tuple[Any, Any]:
+    """Validate the shape ``(..., length, channels)``; return ``(length, channels)``.
+
+    ``path`` is an array or a shape tuple (``None`` for an unknown size); messages
+    call it ``subject``.
+    """
+    shape = tuple(path) if isinstance(path, (tuple, list)) else tuple(path.shape)
     if len(shape) < 2:
-        msg = f"path must have shape (..., length, channels); got {shape_text(shape)}"
+        msg = f"{subject} must have shape (..., length, channels); got {shape_text(shape)}"
         raise ValueError(msg)
     length, channels = shape[-2], shape[-1]
     if channels is None:
-        msg = f"path must have a known number of channels (last axis); got shape {shape_text(shape)}"
+        msg = f"{subject} must have a known number of channels (last axis); got shape {shape_text(shape)}"
         raise ValueError(msg)
     if channels == 0:
-        msg = f"path must have at least one channel; got shape {shape_text(shape)}"
+        msg = f"{subject} must have at least one channel; got shape {shape_text(shape)}"
         raise ValueError(msg)
     if length == 0:
-        msg = f"path must have at least one point (length >= 1); got shape {shape_text(shape)}"
+        msg = f"{subject} must have at least one point (length >= 1); got shape {shape_text(shape)}"
         raise ValueError(msg)
     return length, channels
 
@@ -247,17 +252,25 @@ def initial_array(initial: Any, path: Array, depth: int, xp: Namespace) -> Array
     return arr[..., 1:] if shape[-1] == size + 1 else arr
 
 
-def choose_method(xp: Namespace, path: Array, depth: int, *, stream: bool) -> str:
+def choose_method(xp: Namespace, path: Array, depth: int, *, stream: bool, for_gradient: bool = False) -> str:
     """The method ``"auto"`` stands for (see the README's "Choosing a method").
 
     ``parallel`` wherever its intermediates fit in :data:`_PARALLEL_MEMORY_BUDGET`,
-    except on JAX for paths longer than :data:`_JAX_PARALLEL_MAX_LENGTH`: XLA's
-    cumulative sum on the CPU is slow for long axes, while its fused ``lax.scan``
-    body is fast, so there the sequential method wins.
+    except on JAX on the CPU for paths longer than :data:`_JAX_PARALLEL_MAX_LENGTH`:
+    XLA's cumulative sum on the CPU is slow for long axes, while its fused
+    ``lax.scan`` body is fast, so there the sequential method's *forward* wins.
+    Its gradient (autodiff through the scan) does not, so with ``for_gradient``
+    (what :class:`~keras_sig.SigLayer` asks, as layers are trained) that exception
+    is dropped.
     """
     shape = tuple(path.shape)
     length = shape[-2]
-    if is_jax_namespace(xp) and (length is None or length > _JAX_PARALLEL_MAX_LENGTH):
+    if (
+        not for_gradient
+        and is_jax_namespace(xp)
+        and (length is None or length > _JAX_PARALLEL_MAX_LENGTH)
+        and jax_runs_on_cpu(path)
+    ):
         return "sequential"
     numel = 1
     for s in shape[:-1]:

@@ -92,3 +92,13 @@ def signature(
         results.append(np.stack(rows) if stream else rows[0])
     out = np.stack(results) if results else np.zeros((0,))
     return np.reshape(out, (*batch, *out.shape[1:]))
+
+
+def finite_difference_grad(fn, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Central differences of the scalar function ``fn`` at ``x`` (float64)."""
+    grad = np.zeros_like(x)
+    for index in np.ndindex(*x.shape):
+        step = np.zeros_like(x)
+        step[index] = eps
+        grad[index] = (fn(x + step) - fn(x - step)) / (2 * eps)
+    return grad

@@ -21,15 +21,6 @@ OPTION_SETS = [
 ]
 
 
-def _finite_difference_grad(fn, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    grad = np.zeros_like(x)
-    for index in np.ndindex(*x.shape):
-        step = np.zeros_like(x)
-        step[index] = eps
-        grad[index] = (fn(x + step) - fn(x - step)) / (2 * eps)
-    return grad
-
-
 def _weights(rng, shape):
     return rng.normal(size=shape)
 
@@ -60,7 +51,7 @@ def test_torch_autograd_matches_finite_differences(method, raw, rng):
     torch_opts = {k: torch.tensor(v) if isinstance(v, np.ndarray) else v for k, v in opts.items()}
     out = keras_sig.signature(x, depth, method=method, **torch_opts)
     (out * torch.tensor(weights)).sum().backward()
-    expected = _finite_difference_grad(lambda p: _ref_loss(p, weights, depth, opts), path)
+    expected = reference.finite_difference_grad(lambda p: _ref_loss(p, weights, depth, opts), path)
     np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-6, atol=1e-7)
     # Second order too: gradcheck/gradgradcheck on a small case.
     small = torch.tensor(rng.normal(size=(1, 4, 2)), requires_grad=True)
@@ -86,7 +77,7 @@ def test_jax_grad_jit_vmap(method, raw, rng):
     def loss(p):
         return jnp.sum(keras_sig.signature(p, depth, method=method, **jax_opts) * weights)
 
-    expected = _finite_difference_grad(lambda p: _ref_loss(p, weights, depth, opts), path)
+    expected = reference.finite_difference_grad(lambda p: _ref_loss(p, weights, depth, opts), path)
     np.testing.assert_allclose(jax.grad(loss)(jnp.asarray(path)), expected, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(jax.jit(jax.grad(loss))(jnp.asarray(path)), expected, rtol=1e-6, atol=1e-7)
     # vmap over a new leading axis equals the batched call.

@@ -24,6 +24,7 @@ __all__ = [
     "is_jax_namespace",
     "is_tensorflow_array",
     "is_torch_namespace",
+    "jax_runs_on_cpu",
     "python_scan",
     "scan_for",
 ]
@@ -93,6 +94,19 @@ def is_jax_namespace(xp: Namespace) -> bool:
 def is_torch_namespace(xp: Namespace) -> bool:
     """Whether ``xp`` is (the array-API wrapper of) PyTorch."""
     return array_api_compat.is_torch_namespace(xp)
+
+
+def jax_runs_on_cpu(x: Array) -> bool:
+    """Whether JAX computes ``x`` on the CPU (its committed device, else the default backend)."""
+    import jax
+
+    devices = getattr(x, "devices", None)
+    if callable(devices):
+        try:
+            return all(d.platform == "cpu" for d in devices())
+        except Exception:
+            pass
+    return jax.default_backend() == "cpu"
 
 
 def device_of(x: Array, xp: Namespace) -> Any:

@@ -20,7 +20,18 @@ from typing import Any
 
 import keras
 
-from keras_sig._api import METHODS, check_bool, check_choice, check_int, shape_text, sigdim, signature
+from keras_sig._api import (
+    METHODS,
+    check_bool,
+    check_choice,
+    check_int,
+    check_path,
+    choose_method,
+    shape_text,
+    sigdim,
+    signature,
+)
+from keras_sig._lib._backends import array_namespace
 
 __all__ = ["SigLayer"]
 
@@ -66,7 +77,10 @@ class SigLayer(keras.layers.Layer):
         whole path's (see :func:`keras_sig.signature`). The remaining
         arguments are keyword-only.
     method : {"auto", "sequential", "parallel"}, default "auto"
-        How the signature is computed (see :func:`keras_sig.signature`).
+        How the signature is computed (see :func:`keras_sig.signature`). A
+        layer is trained, so ``"auto"`` chooses for the fastest gradient:
+        ``"parallel"`` whenever its intermediates fit in 256 MiB (on JAX too,
+        whatever the length), ``"sequential"`` beyond that.
     basepoint : bool, default False
         Start every path at the origin (prepend a zero point).
     inverse : bool, default False
@@ -184,18 +198,7 @@ class SigLayer(keras.layers.Layer):
                 "(for a single path, add a batch axis or call keras_sig.signature)"
             )
             raise ValueError(msg)
-        length, channels = shape[-2], shape[-1]
-        if channels is None:
-            msg = (
-                f"SigLayer needs a known number of channels (last axis); got input shape {shape_text(shape)}"
-            )
-            raise ValueError(msg)
-        if channels == 0:
-            msg = f"SigLayer needs at least one channel; got input shape {shape_text(shape)}"
-            raise ValueError(msg)
-        if length == 0:
-            msg = f"SigLayer needs paths of at least one point; got input shape {shape_text(shape)}"
-            raise ValueError(msg)
+        check_path(shape, subject="SigLayer input")
         return shape
 
     def build(self, input_shape: Any) -> None:
@@ -224,6 +227,12 @@ class SigLayer(keras.layers.Layer):
         dtype = self._signature_dtype(inputs.dtype)
         if dtype is not None:
             inputs = keras.ops.cast(inputs, dtype)
+        method = self.method
+        if method == "auto":
+            # A layer is trained: choose the method whose gradient is fastest.
+            method = choose_method(
+                array_namespace(inputs), inputs, self.depth, stream=self.stream, for_gradient=True
+            )
         return signature(
             inputs,
             self.depth,
@@ -231,7 +240,7 @@ class SigLayer(keras.layers.Layer):
             basepoint=self.basepoint,
             inverse=self.inverse,
             scalar_term=self.scalar_term,
-            method=self.method,  # type: ignore[arg-type]
+            method=method,  # type: ignore[arg-type]
         )
 
     # ---------------------------------------------------------------- config
