@@ -21,6 +21,7 @@ from keras_sig._lib._backends import (
     is_jax_namespace,
     jax_jit,
     jax_runs_on_cpu,
+    method_for_compiler,
     scan_for,
 )
 from keras_sig._lib._typing import Array, Method, Namespace
@@ -360,7 +361,9 @@ def signature(
         grow with the length. ``"parallel"`` computes each level over the whole
         time axis with cumulative sums; fewest operations, so fastest in eager
         mode, with memory ``O(batch x length x channels**(depth-1))``.
-        ``"auto"`` picks as described in the README.
+        ``"auto"`` picks as described in the README. Under ``torch.compile``,
+        ``"sequential"`` on a path of more than 64 steps runs as ``"parallel"``
+        (same result): Dynamo would unroll its loop, making compilation slow.
     xp : namespace, optional
         Array namespace to use instead of the one inferred from ``path``.
 
@@ -404,6 +407,7 @@ def signature(
     init = initial_array(initial, path, depth, xp)
     if chosen == "auto":
         chosen = choose_method(xp, path, depth, stream=stream)
+    chosen = method_for_compiler(xp, chosen, path.shape[-2])
     kwargs = {
         "stream": stream,
         "inverse": inverse,

@@ -118,3 +118,35 @@ def test_jax_hessian_vector_product(rng):
         eps = 1e-5
         fd = (jax.grad(loss)(path + eps * v) - jax.grad(loss)(path - eps * v)) / (2 * eps)
         np.testing.assert_allclose(hvp, fd, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.skipif("torch" not in BACKENDS_BY_NAME, reason="torch is not in this session's backends")
+# torch's own internals warn while compiling; third-party, harmless.
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
+# array-api-compat's torch wrappers call its cached array_namespace; Dynamo traces through it.
+@pytest.mark.filterwarnings(
+    "ignore:Dynamo detected a call to a `functools.lru_cache`-wrapped function:UserWarning"
+)
+def test_torch_compile_runs_long_sequential_requests_in_parallel(monkeypatch, rng):
+    import array_api_compat.torch as xp
+    import torch
+
+    from keras_sig._lib import _backends
+
+    assert _backends.method_for_compiler(xp, "sequential", 500) == "sequential"  # eager: as asked
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    assert _backends.method_for_compiler(xp, "sequential", 500) == "parallel"
+    assert _backends.method_for_compiler(xp, "sequential", 64) == "sequential"
+    assert _backends.method_for_compiler(xp, "parallel", 500) == "parallel"
+    monkeypatch.undo()
+
+    x = torch.tensor(rng.normal(size=(2, 80, 3)), requires_grad=True)
+    compiled = torch.compile(lambda p: keras_sig.signature(p, 3, method="sequential"))
+    got = compiled(x)
+    got.sum().backward()
+    grad = x.grad.clone()
+    x.grad = None
+    expected = keras_sig.signature(x, 3, method="sequential")
+    expected.sum().backward()
+    np.testing.assert_allclose(got.detach().numpy(), expected.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(grad.numpy(), x.grad.numpy(), rtol=1e-10, atol=1e-12)

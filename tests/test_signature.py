@@ -269,3 +269,21 @@ def test_non_numeric_numpy_input():
         keras_sig.signature(np.array([["a", "b"], ["c", "d"]]), 2)
     with pytest.raises(TypeError, match="path must be an array or a nested sequence of numbers"):
         keras_sig.signature([[0.0, 1.0], [2.0]], 2)
+
+
+@pytest.mark.parametrize("method", ["sequential", "parallel"])
+def test_float32_stays_accurate_on_long_paths(backend, method, rng):
+    """Rounding does not build up along 2000 steps (relative to the largest coefficient)."""
+    path = (rng.normal(size=(4, 2000, 3)) / np.sqrt(2000) + 0.02).cumsum(axis=1)
+    exact = reference_signature_fast(path, 4)
+    got = backend.to_numpy(keras_sig.signature(backend.asarray(path, "float32"), 4, method=method))
+    scale = np.abs(exact).max(axis=-1, keepdims=True)
+    assert np.abs(got - exact).max() / scale.min() < 2e-5
+
+
+def reference_signature_fast(path: np.ndarray, depth: int) -> np.ndarray:
+    """Float64 signature for long paths, cross-checked against iisignature when present."""
+    got = keras_sig.signature(path, depth, method="sequential")
+    iisignature = pytest.importorskip("iisignature")
+    np.testing.assert_allclose(got, iisignature.sig(path, depth), rtol=1e-9, atol=1e-12)
+    return got

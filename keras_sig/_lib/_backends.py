@@ -25,6 +25,7 @@ __all__ = [
     "is_tensorflow_array",
     "is_torch_namespace",
     "jax_runs_on_cpu",
+    "method_for_compiler",
     "python_scan",
     "scan_for",
 ]
@@ -87,13 +88,17 @@ def array_namespace(*arrays: Array) -> Namespace:
 
 
 def is_jax_namespace(xp: Namespace) -> bool:
-    """Whether ``xp`` is JAX's array namespace."""
-    return array_api_compat.is_jax_namespace(xp)
+    """Whether ``xp`` is JAX's array namespace.
+
+    Compares the module name (array-api-compat's own check is cached, which
+    ``torch.compile`` warns about when it traces through it).
+    """
+    return getattr(xp, "__name__", None) in ("jax.numpy", "jax.experimental.array_api")
 
 
 def is_torch_namespace(xp: Namespace) -> bool:
-    """Whether ``xp`` is (the array-API wrapper of) PyTorch."""
-    return array_api_compat.is_torch_namespace(xp)
+    """Whether ``xp`` is (the array-API wrapper of) PyTorch (by module name, as above)."""
+    return getattr(xp, "__name__", None) in ("torch", "array_api_compat.torch")
 
 
 def jax_runs_on_cpu(x: Array) -> bool:
@@ -113,6 +118,8 @@ def device_of(x: Array, xp: Namespace) -> Any:
     """The device of ``x`` (the adapter's own answer for TensorFlow)."""
     if getattr(xp, "_keras_sig_adapter", False):
         return xp.device(x)
+    if is_torch_namespace(xp):
+        return x.device
     return array_api_compat.device(x)
 
 
@@ -185,6 +192,29 @@ def scan_for(xp: Namespace) -> Callable[..., tuple[Any, Array | None]]:
     if getattr(xp, "_keras_sig_adapter", False) and adapter_scan is not None:
         return adapter_scan
     return python_scan
+
+
+# Under torch.compile the sequential method's Python loop is unrolled by Dynamo, so
+# its compile time grows with the length; past this many steps we switch methods.
+_TORCH_COMPILE_MAX_STEPS = 64
+
+
+def method_for_compiler(xp: Namespace, method: str, length: Any) -> str:
+    """``method``, or ``"parallel"`` where a compiler would unroll the sequential loop.
+
+    ``torch.compile`` (Dynamo) has no loop construct the sequential scan can use,
+    and unrolling a long path makes compilation take minutes. The parallel method
+    gives the same signature with no loop over time, so it is used instead. This
+    runs inside Dynamo's trace, where a ``warnings.warn`` breaks the graph and
+    loses the decision, so the switch is documented rather than warned about.
+    """
+    if method != "sequential" or not is_torch_namespace(xp):
+        return method
+    torch = sys.modules.get("torch")
+    compiling = torch is not None and torch.compiler.is_compiling()
+    if not compiling or (length is not None and length <= _TORCH_COMPILE_MAX_STEPS):
+        return method
+    return "parallel"
 
 
 @functools.cache
