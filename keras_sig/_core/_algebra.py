@@ -88,7 +88,7 @@ def exp_head(
 
 def scale_increment(z: Array, depth: int) -> list[Array]:
     """``[z, z/1, z/2, ..., z/depth]``: the divided increments Horner's scheme uses."""
-    return [z] + [z / j for j in range(1, depth + 1)]
+    return [z, z] + [z / j for j in range(2, depth + 1)]
 
 
 def lift(z: Array, k: int) -> Array:
@@ -110,7 +110,8 @@ def mult_exp(levels: Sequence[Array], z: Array) -> tuple[Array, ...]:
     for k in range(2, depth + 1):
         head = levels[0] + z / k
         for i in range(2, k + 1):
-            head = levels[i - 1] + head[..., None] * lift(z / (k - i + 1), i)
+            j = k - i + 1
+            head = levels[i - 1] + head[..., None] * lift(z if j == 1 else z / j, i)
         out.append(head)
     return tuple(out)
 
