@@ -114,15 +114,37 @@ def signature_section(recs: list[dict[str, Any]], cases: list[Any]) -> tuple[str
     for case in cases:
         if not any(r.get("case") == case.name for r in sig):
             continue
+        # The fastest peer (any other library, keras-sig 1.0.2 included) per kind.
+        fastest = {}
+        for kind in ("forward", "gradient"):
+            times = [
+                _timed(index.get((case.name, impl.key, kind))) for impl in _impls.ALL if impl.family != "ours"
+            ]
+            times = [t for t in times if t is not None]
+            fastest[kind] = min(times) if times else None
+
+        def vs_fastest(rec: dict[str, Any] | None, kind: str, fastest: dict = fastest) -> str:
+            t, best = _timed(rec), fastest[kind]
+            return _ratio(t / best) if t is not None and best else "-"
+
         rows = []
         for impl in _impls.ALL:
             fwd = index.get((case.name, impl.key, "forward"))
             grad = index.get((case.name, impl.key, "gradient"))
             if fwd is None and grad is None:
                 continue
-            rows.append([impl.label, _cell(fwd), _cell(grad) if "gradient" in impl.kinds else "-"])
-        out.append(f"Signature, {case.describe()}: median ms")
-        out.append(_table(["implementation", "forward", "gradient"], rows))
+            has_grad = "gradient" in impl.kinds
+            rows.append(
+                [
+                    impl.label,
+                    _cell(fwd),
+                    _cell(grad) if has_grad else "-",
+                    vs_fastest(fwd, "forward"),
+                    vs_fastest(grad, "gradient") if has_grad else "-",
+                ]
+            )
+        out.append(f"Signature, {case.describe()}: median ms, and ratio to the fastest peer library")
+        out.append(_table(["implementation", "forward", "gradient", "fwd / fastest", "grad / fastest"], rows))
         out.append("")
     ratios = signature_ratios(sig, [c.name for c in cases])
     if ratios:
