@@ -27,8 +27,9 @@ BACKENDS: dict[str, tuple[list[str], list[str]]] = {
     "torch": (["torch", "keras", "pysiglib"], ["torch", "keras"]),
     "tensorflow": (["tensorflow-cpu", "keras"], ["tensorflow[and-cuda]", "keras"]),
     "cupy": ([], ["cupy-cuda12x"]),
+    "dask": (["dask[array]", "distributed"], []),
 }
-CPU_BACKENDS = ["numpy", "array_api_strict", "jax", "torch", "tensorflow"]
+CPU_BACKENDS = ["numpy", "array_api_strict", "jax", "torch", "tensorflow", "dask"]
 GPU_BACKENDS = ["jax", "torch", "tensorflow", "cupy"]
 
 

@@ -24,6 +24,7 @@ from keras_sig._lib._backends import (
     method_for_compiler,
     scan_for,
 )
+from keras_sig._lib._dask import blockwise_signature, is_dask_array
 from keras_sig._lib._typing import Array, Method, Namespace
 
 __all__ = ["METHODS", "sigdim", "signature"]
@@ -195,13 +196,14 @@ def check_batch(name: str, shape: tuple[Any, ...], batch: tuple[Any, ...], what:
 def companion(name: str, value: Any, like: Array, xp: Namespace) -> Array:
     """A second array argument (basepoint, initial) in ``like``'s namespace and dtype."""
     if _is_array(value):
-        try:
-            other = array_namespace(like, value)
-        except TypeError as exc:
-            msg = f"{name} must come from the same array library as path; got {type(value).__name__}"
-            raise TypeError(msg) from exc
-        del other
         arr = value
+        try:
+            array_namespace(like, value)
+        except TypeError as exc:
+            if not is_dask_array(like):
+                msg = f"{name} must come from the same array library as path; got {type(value).__name__}"
+                raise TypeError(msg) from exc
+            arr = xp.asarray(value)  # a NumPy (or CuPy) array beside a dask path
     else:
         try:
             arr = xp.asarray(value, device=device_of(like, xp))
@@ -281,6 +283,27 @@ def choose_method(xp: Namespace, path: Array, depth: int, *, stream: bool, for_g
     widest = channels ** (depth if stream else max(depth - 2, 2))
     nbytes = numel * widest * 3 * getattr(path.dtype, "itemsize", 8)
     return "parallel" if nbytes <= _PARALLEL_MEMORY_BUDGET else "sequential"
+
+
+def _dask_signature(
+    path: Array, depth: int, bp: Array | None, init: Array | None, *, stream: bool, **options: Any
+) -> Array:
+    """Lazy signature of a dask array, one batch chunk at a time (see ``_lib._dask``)."""
+    length = path.shape[-2] + (bp is not None)
+    channels = path.shape[-1]
+
+    def compute(block: Array, bp_block: Array | None, init_block: Array | None) -> Array:
+        return signature(block, depth, stream=stream, basepoint=bp_block, initial=init_block, **options)
+
+    size = _sig.sigdim(channels, depth) + int(options["scalar_term"])
+    return blockwise_signature(
+        path,
+        basepoint=bp,
+        initial=init,
+        out_time=length - 1 if stream else None,
+        sigdim=size,
+        compute=compute,
+    )
 
 
 # --------------------------------------------------------------------------- public
@@ -416,6 +439,10 @@ def signature(
         "xp": xp,
         "scan": scan_for(xp),
     }
+    if is_dask_array(path):
+        return _dask_signature(
+            path, depth, bp, init, stream=stream, inverse=inverse, scalar_term=scalar_term, method=chosen
+        )
     if is_jax_namespace(xp):
         fn = jax_jit(_sig.signature, ("depth", *kwargs))
         return fn(path, depth=depth, basepoint=bp, initial=init, **kwargs)

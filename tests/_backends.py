@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-ALL = ("numpy", "array_api_strict", "jax", "torch", "tensorflow", "cupy")
+ALL = ("numpy", "array_api_strict", "jax", "torch", "tensorflow", "cupy", "dask")
 
 
 @dataclass
@@ -38,6 +38,8 @@ class Backend:
             return getattr(self.module, name)
         if self.name == "jax":
             return getattr(self.module.numpy, name)
+        if self.name == "dask":
+            return np.dtype(name)
         return getattr(self.module, name)
 
     def asarray(self, x: Any, dtype: str | None = None) -> Any:
@@ -60,6 +62,9 @@ class Backend:
                 return mod.constant(x)
         if self.name == "cupy":
             return mod.asarray(x)
+        if self.name == "dask":
+            # Chunked along every axis, time and channels included, which the library rechunks.
+            return mod.from_array(x, chunks=tuple(max(1, (s + 1) // 2) for s in x.shape))
         raise AssertionError(self.name)
 
     def to_numpy(self, x: Any) -> np.ndarray:
@@ -72,6 +77,8 @@ class Backend:
             return x.numpy()
         if self.name == "array_api_strict":
             return np.asarray(x._array)
+        if self.name == "dask":
+            return np.asarray(x.compute())
         return np.asarray(x)
 
     def array_type(self) -> type:
@@ -80,6 +87,8 @@ class Backend:
             return np.ndarray
         if self.name == "array_api_strict":
             return type(mod.asarray(0.0))
+        if self.name == "dask":
+            return mod.Array
         attribute = {"jax": "Array", "torch": "Tensor", "tensorflow": "Tensor", "cupy": "ndarray"}[self.name]
         return getattr(mod, attribute)
 
@@ -97,6 +106,10 @@ class Backend:
 
 
 def _load(name: str) -> Any:
+    if name == "dask":
+        import dask.array
+
+        return dask.array
     if name == "jax":
         import jax
 
@@ -143,11 +156,11 @@ def selected() -> list[Backend]:
             msg = f"KERAS_SIG_TEST_BACKENDS asks for {missing}, which are not installed"
             raise RuntimeError(msg)
     else:
-        names = [n for n in ALL if installed(n) and n != "cupy"]
+        names = [n for n in ALL if installed(n) and n not in ("cupy", "dask")]
     backends = [Backend(n, device) for n in names]
     if device == "gpu":
         for b in backends:
-            if b.name in ("numpy", "array_api_strict"):
+            if b.name in ("numpy", "array_api_strict", "dask"):
                 msg = f"backend {b.name} has no GPU device"
                 raise RuntimeError(msg)
             if not gpu_available(b):

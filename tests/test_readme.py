@@ -12,7 +12,7 @@ from tests._backends import BACKENDS_BY_NAME
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.DOTALL)
-FRAMEWORKS = ("jax", "torch", "tensorflow", "keras", "cupy")
+FRAMEWORKS = ("jax", "torch", "tensorflow", "keras", "cupy", "dask")
 
 
 def _needs(code: str) -> set[str]:
