@@ -77,10 +77,6 @@ def check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
     return value
 
 
-def _is_array(x: object) -> bool:
-    return is_array(x)
-
-
 def normalise_namespace(xp: Namespace) -> Namespace:
     """Map a plain library module passed as ``xp=`` onto its array-API namespace."""
     for is_ns, name in (
@@ -102,7 +98,7 @@ def normalise_namespace(xp: Namespace) -> Namespace:
 
 def as_array(name: str, value: Any, xp: Namespace | None) -> tuple[Array, Namespace]:
     """``value`` as an array with its namespace; nested sequences go through NumPy."""
-    if _is_array(value):
+    if is_array(value):
         own = array_namespace(value)
         if xp is None:
             return value, own
@@ -195,7 +191,7 @@ def check_batch(name: str, shape: tuple[Any, ...], batch: tuple[Any, ...], what:
 
 def companion(name: str, value: Any, like: Array, xp: Namespace) -> Array:
     """A second array argument (basepoint, initial) in ``like``'s namespace and dtype."""
-    if _is_array(value):
+    if is_array(value):
         arr = value
         try:
             array_namespace(like, value)
