@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from benchmarks import _config, _impls
-from benchmarks._record import describe, record_external
+from benchmarks._record import describe, record_external, replay
 from benchmarks._subprocess import WorkerTimeoutError, run_worker
 
 GRID = _config.grid()
@@ -125,12 +125,7 @@ def _check(backend: str, variant: Variant) -> float:
             _CHECKED[key] = ("skip", str(exc.msg))
         except pytest.fail.Exception as exc:
             _CHECKED[key] = ("fail", str(exc.msg))
-    status, value = _CHECKED[key]
-    if status == "skip":
-        pytest.skip(value)
-    if status == "fail":
-        pytest.fail(value)
-    return value
+    return replay(_CHECKED[key])
 
 
 def _checked(benchmark: Any, backend: str, variant: Variant) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from benchmarks import _config, _impls
-from benchmarks._record import describe, record_external, time_in_process
+from benchmarks._record import describe, record_external, replay, time_in_process
 from benchmarks._subprocess import WorkerTimeoutError, run_worker
 
 GRID = _config.grid()
@@ -50,12 +50,7 @@ def check(impl: _impls.Impl, kind: str) -> float:
     key = (impl.key, kind)
     if key not in _CHECKED:
         _CHECKED[key] = _check(impl, kind)
-    status, value = _CHECKED[key]
-    if status == "skip":
-        pytest.skip(value)
-    if status == "fail":
-        pytest.fail(value)
-    return value
+    return replay(_CHECKED[key])
 
 
 def _check(impl: _impls.Impl, kind: str) -> tuple[str, Any]:

@@ -25,7 +25,6 @@ __all__ = [
     "outer",
     "scale_increment",
     "split_levels",
-    "unflatten",
 ]
 
 
@@ -114,11 +113,6 @@ def mult_exp(levels: Sequence[Array], z: Array) -> tuple[Array, ...]:
             head = levels[i - 1] + head[..., None] * lift(z if j == 1 else z / j, i)
         out.append(head)
     return tuple(out)
-
-
-def unflatten(level: Array, channels: int, k: int, *, xp: Namespace) -> Array:
-    """``(..., d**k)`` -> ``(..., d, ..., d)`` (``k`` trailing axes)."""
-    return xp.reshape(level, (*level.shape[:-1], *([channels] * k)))
 
 
 def flatten(level: Array, k: int, *, xp: Namespace) -> Array:
