@@ -15,6 +15,7 @@ from keras_sig._lib._typing import Array, Namespace
 __all__ = [
     "antipode",
     "chen",
+    "chen_tree",
     "concat_levels",
     "exp_head",
     "flatten",
@@ -136,6 +137,28 @@ def chen(a: Sequence[Array], b: Sequence[Array], *, xp: Namespace) -> tuple[Arra
             term = term + outer(a[i - 1], b[k - i - 1], xp=xp)
         out.append(term)
     return tuple(out)
+
+
+def chen_tree(levels: Sequence[Array], *, xp: Namespace) -> tuple[Array, ...]:
+    """The ordered product ``X_0 ⊗ X_1 ⊗ ... ⊗ X_{n-1}`` along axis -2, as a log-depth tree.
+
+    ``levels[k-1]`` has shape ``(..., n, d**k)``: ``n`` elements with scalar term 1
+    stacked along axis -2 (``n`` must be known). Neighbours are multiplied pairwise
+    (``ceil(log2 n)`` rounds of :func:`chen`, each over all pairs at once); an odd
+    element out is carried to the next round unchanged. Returns ``(..., d**k)``.
+    """
+    current = tuple(levels)
+    n = current[0].shape[-2]
+    while n > 1:
+        pairs = n // 2
+        left = tuple(level[..., 0 : 2 * pairs : 2, :] for level in current)
+        right = tuple(level[..., 1 : 2 * pairs : 2, :] for level in current)
+        merged = chen(left, right, xp=xp)
+        if n % 2:
+            merged = tuple(xp.concat([m, level[..., n - 1 :, :]], axis=-2) for m, level in zip(merged, current))
+        current = merged
+        n = pairs + n % 2
+    return tuple(level[..., 0, :] for level in current)
 
 
 def antipode(levels: Sequence[Array], channels: int, *, xp: Namespace) -> tuple[Array, ...]:
