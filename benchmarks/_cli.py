@@ -47,6 +47,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--memory", action="store_true", help="add the memory group (peak RSS of a fresh subprocess)"
     )
+    p.add_argument(
+        "--logsig",
+        action="store_true",
+        help="add the log-signature group (keras_sig vs iisignature, signatory, signax)",
+    )
     p.add_argument("--no-signature", action="store_true", help="leave out the signature group")
     p.add_argument(
         "--legacy-venv",
@@ -88,11 +93,16 @@ def main(argv: list[str] | None = None) -> int:
         return setup_legacy(venv)
     groups = [
         g
-        for g, on in (("signature", not args.no_signature), ("keras", args.keras), ("memory", args.memory))
+        for g, on in (
+            ("signature", not args.no_signature),
+            ("keras", args.keras),
+            ("memory", args.memory),
+            ("logsignature", args.logsig),
+        )
         if on
     ]
     if not groups:
-        print("nothing to run: --no-signature without --keras or --memory", file=sys.stderr)
+        print("nothing to run: --no-signature without --keras, --memory or --logsig", file=sys.stderr)
         return 2
     env = dict(os.environ)
     env.update(
@@ -180,5 +190,9 @@ def render(
     text = _report.memory_section(recs)
     if text:
         lines.append(text)
+    text, lratios = _report.logsignature_section(recs)
+    if text:
+        lines.append(text)
+        summary["logsignature_targets"] = lratios
     lines.append(_report.notes_section(recs))
     return "\n".join(lines), summary

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-METHODS = ("sequential", "parallel", "auto")
+METHODS = ("sequential", "parallel", "chunked", "auto")
 KINDS = ("forward", "gradient")
 ATOL = 1e-8
 

@@ -170,7 +170,66 @@ def signature_section(recs: list[dict[str, Any]], cases: list[Any]) -> tuple[str
             )
         )
         out.append("")
+    backward = backward_ratios(sig, [c.name for c in cases])
+    if backward:
+        out.append("Backward targets (backward = gradient - forward medians, method='auto')")
+        out.append(
+            _table(
+                ["case", "target", "limit", "ours ms", "vs ms", "ratio", "result"],
+                [
+                    [
+                        b["case"],
+                        b["title"],
+                        f"<= {b['limit']:g}x",
+                        _ms(b["ours_s"]),
+                        _ms(b["vs_s"]),
+                        _ratio(b["ratio"]),
+                        b["result"],
+                    ]
+                    for b in backward
+                ],
+                align_left=2,
+            )
+        )
+        out.append("")
     return "\n".join(out), ratios
+
+
+def _backward(sig: list[dict[str, Any]], case: str, impl: str) -> tuple[float | None, float | None]:
+    """(backward, forward) seconds of ``impl``: the gradient's median minus the forward's."""
+    fwd = _timed(_find(sig, case=case, impl=impl, kind="forward"))
+    grad = _timed(_find(sig, case=case, impl=impl, kind="gradient"))
+    return (grad - fwd if grad is not None and fwd is not None else None), fwd
+
+
+def backward_ratios(sig: list[dict[str, Any]], case_names: list[str]) -> list[dict[str, Any]]:
+    """Issue 5's speed targets: backward <= 3x forward (same backend); torch backward <= signatory's."""
+    found = []
+    for case in case_names:
+        for framework in ("jax", "torch", "tensorflow"):
+            bwd, fwd = _backward(sig, case, f"ours-{framework}-auto")
+            if bwd is None:
+                continue
+            ratio = bwd / fwd if fwd else None
+            found.append(
+                {
+                    "case": case,
+                    "title": f"{framework} backward / forward",
+                    "limit": 3.0,
+                    "ours_s": bwd,
+                    "vs_s": fwd,
+                }
+                | {"ratio": ratio, "result": _verdict(ratio, 3.0)}
+            )
+        bwd, _ = _backward(sig, case, "ours-torch-auto")
+        peer, _ = _backward(sig, case, "signatory")
+        if bwd is not None and peer is not None:
+            ratio = bwd / peer if peer > 0 else None
+            found.append(
+                {"case": case, "title": "torch backward / signatory backward", "limit": 1.0, "ours_s": bwd}
+                | {"vs_s": peer, "ratio": ratio, "result": _verdict(ratio, 1.0)}
+            )
+    return found
 
 
 def _ms(v: float | None) -> str:
@@ -334,13 +393,14 @@ def memory_section(recs: list[dict[str, Any]]) -> str:
     mem = [r for r in recs if r.get("group") == "memory"]
     if not mem:
         return ""
-    lengths = sorted({r["length"] for r in mem})
-    labels = list(dict.fromkeys(r["label"] for r in mem))
+    grads = [r for r in mem if r.get("kind", "gradient") == "gradient"]
+    lengths = sorted({r["length"] for r in grads})
+    labels = list(dict.fromkeys(r["label"] for r in grads))
     rows = []
     for label in labels:
         row = [label]
         for length in lengths:
-            rec = _find(mem, label=label, length=length)
+            rec = _find(grads, label=label, length=length)
             if rec is None:
                 row.append("-")
             elif rec.get("status") == "passed" and rec.get("peak_mib") is not None:
@@ -358,7 +418,67 @@ def memory_section(recs: list[dict[str, Any]]) -> str:
     head += (
         f"{shape[2] if shape else '?'}, depth {mem[0].get('depth')}, float64 (XLA: its temp-buffer estimate)"
     )
-    return "\n".join([head, _table(["implementation"] + [f"L={n}" for n in lengths], rows), ""])
+    out = [head, _table(["implementation"] + [f"L={n}" for n in lengths], rows), ""]
+    targets = memory_targets(mem)
+    if targets:
+        out += [
+            "Memory targets",
+            _table(
+                ["target", "limit", "measured", "result"],
+                [[t["title"], _num(t["limit"]), _ratio(t["ratio"]), t["result"]] for t in targets],
+            ),
+            "",
+        ]
+    return "\n".join(out)
+
+
+def _peak(rec: dict[str, Any] | None, *, xla: bool = False) -> float | None:
+    """A passed record's peak (MiB): XLA's temporaries on JAX, else RSS (numpy: tracemalloc)."""
+    if rec is None or rec.get("status") != "passed":
+        return None
+    if xla and rec.get("xla_temp_mib") is not None:
+        return float(rec["xla_temp_mib"])
+    if rec.get("tracemalloc_mib") is not None:
+        return float(rec["tracemalloc_mib"])
+    return rec.get("peak_mib")
+
+
+def memory_targets(mem: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Issue 5's memory targets from the memory group's records (ratios, one run)."""
+    found = []
+    grads = [r for r in mem if r.get("kind", "gradient") == "gradient"]
+    lengths = sorted({r["length"] for r in grads})
+    if len(lengths) < 2:
+        return found
+    short, long = lengths[0], lengths[-1]
+
+    def add(title: str, limit: float, num: float | None, den: float | None) -> None:
+        ratio = num / den if num is not None and den else None
+        found.append({"title": title, "limit": limit, "ratio": ratio, "result": _verdict(ratio, limit)})
+
+    signax = _find(grads, impl="signax", length=long)
+    for impl, xla in (("ours-jax-auto", True), ("ours-torch-auto", False)):
+        a, b = _find(grads, impl=impl, length=long), _find(grads, impl=impl, length=short)
+        add(f"{impl} gradient peak L={long} / L={short}", 1.5, _peak(a, xla=xla), _peak(b, xla=xla))
+        add(f"{impl} gradient peak L={long} / signax's", 0.5, _peak(a, xla=xla), _peak(signax, xla=xla))
+    for impl in ("ours-numpy-chunked", "ours-jax-chunked"):
+        rec = _find(mem, impl=impl, kind="forward")
+        budget = (rec or {}).get("memory_budget")
+        add(
+            f"{impl} forward L={long} peak / memory_budget",
+            1.2,
+            _peak(rec, xla=True),
+            budget / 2**20 if budget else None,
+        )
+    chunked = _find(mem, impl="ours-jax-chunked", kind="forward")
+    sequential = _find(mem, impl="ours-jax-sequential", kind="forward")
+    add(
+        f"ours-jax forward L={long}: chunked time / sequential time",
+        1.0,
+        (chunked or {}).get("wall_s") if (chunked or {}).get("status") == "passed" else None,
+        (sequential or {}).get("wall_s") if (sequential or {}).get("status") == "passed" else None,
+    )
+    return found
 
 
 # --------------------------------------------------------------------------- notes
@@ -383,3 +503,89 @@ def notes_section(recs: list[dict[str, Any]]) -> str:
     for (label, status, reason), n in problems.items():
         out.append(f"{status} ({n}x) {label}: {reason}")
     return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- log-signature group
+
+# (title, ours: (framework, op, mode), versus: an implementation key or ours (framework, op, mode), limit)
+LOGSIG_TARGETS = (
+    ("JAX brackets / iisignature logsig", ("jax", "logsignature", "brackets"), "iisignature", 1.0),
+    ("NumPy brackets / iisignature logsig", ("numpy", "logsignature", "brackets"), "iisignature", 2.0),
+    ("PyTorch brackets / iisignature logsig", ("torch", "logsignature", "brackets"), "iisignature", 2.0),
+    ("PyTorch words / signatory logsignature", ("torch", "logsignature", "words"), "signatory", 1.0),
+    ("JAX words / signax logsignature", ("jax", "logsignature", "words"), "signax", 0.5),
+    *(
+        (f"{name} {mode} / {name} signature", (fw, "logsignature", mode), (fw, "signature", None), 1.5)
+        for fw, name in (("jax", "JAX"), ("numpy", "NumPy"), ("torch", "PyTorch"))
+        for mode in ("brackets", "words")
+    ),
+)
+
+
+def _best_ours(
+    recs: list[dict[str, Any]], framework: str, op: str, mode: str | None
+) -> dict[str, Any] | None:
+    """Ours at its fastest method for (framework, op, mode)."""
+    rows = [
+        r
+        for r in recs
+        if r.get("family") == "ours"
+        and (r.get("framework"), r.get("op"), r.get("mode")) == (framework, op, mode)
+        and _timed(r) is not None
+    ]
+    return min(rows, key=_timed, default=None)
+
+
+def logsignature_section(recs: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    """The log-signature group's table (ratio to iisignature) and its targets."""
+    log = [r for r in recs if r.get("group") == "logsignature"]
+    if not log:
+        return "", []
+    iisig = _timed(_find(log, impl="iisignature"))
+    rows = [
+        [r.get("label", r["nodeid"]), _cell(r), _ratio(_timed(r) / iisig) if _timed(r) and iisig else "-"]
+        for r in log
+    ]
+    first = log[0]
+    shape = first.get("shape") or ["?", "?", "?"]
+    out = [
+        f"Log-signature, batch {shape[0]}, length {shape[1]}, channels {shape[2]}, depth "
+        f"{first.get('depth')}, float64: median ms, and ratio to iisignature's logsig",
+        _table(["implementation", "forward", "/ iisignature"], rows),
+        "",
+    ]
+    found = []
+    for title, ours_key, versus, limit in LOGSIG_TARGETS:
+        ours = _best_ours(log, *ours_key)
+        other = _best_ours(log, *versus) if isinstance(versus, tuple) else _find(log, impl=versus)
+        ours_s, other_s = _timed(ours), _timed(other)
+        if ours_s is None and other_s is None:
+            continue
+        ratio = ours_s / other_s if ours_s and other_s else None
+        found.append(
+            {
+                "title": title,
+                "limit": limit,
+                "ours_s": ours_s,
+                "ours_method": ours.get("method") if ours else None,
+                "vs_s": other_s,
+                "ratio": ratio,
+                "result": _verdict(ratio, limit),
+            }
+        )
+    if found:
+        out.append("Log-signature targets (ours at its best method)")
+        table = [
+            [
+                f["title"],
+                f"<= {f['limit']:g}x",
+                _ms(f["ours_s"]) + (f" [{f['ours_method']}]" if f["ours_method"] else ""),
+                _ms(f["vs_s"]),
+                _ratio(f["ratio"]),
+                f["result"],
+            ]
+            for f in found
+        ]
+        out.append(_table(["target", "limit", "ours ms", "vs ms", "ratio", "result"], table, align_left=2))
+        out.append("")
+    return "\n".join(out), found

@@ -19,7 +19,12 @@ if _REPO not in sys.path:  # plain `pytest benchmarks/` does not put the checkou
 from benchmarks import _config  # noqa: E402
 from benchmarks._record import META_KEY  # noqa: E402
 
-_GROUP_FILES = {"signature": "test_signature.py", "keras": "test_keras_layer.py", "memory": "test_memory.py"}
+_GROUP_FILES = {
+    "signature": "test_signature.py",
+    "keras": "test_keras_layer.py",
+    "memory": "test_memory.py",
+    "logsignature": "test_logsignature.py",
+}
 collect_ignore = [name for group, name in _GROUP_FILES.items() if group not in _config.groups()]
 
 _OUTCOMES: dict[str, dict[str, Any]] = {}

@@ -4,6 +4,11 @@ A fresh subprocess per measurement (see ``benchmarks/_workers/memory.py``).
 The timed number pytest-benchmark records is that single gradient's wall time;
 the memory figures are in ``extra_info`` (``peak_mib``, and ``xla_temp_mib`` on
 JAX).
+
+Besides the gradients (ours on JAX and PyTorch at every length, signax), the
+forward of ``method="chunked"`` at the longest length is measured against its
+``memory_budget`` (NumPy: exact bytes from ``tracemalloc``; JAX: XLA's
+temporaries), and timed against the sequential method on JAX.
 """
 
 from __future__ import annotations
@@ -16,27 +21,43 @@ import pytest
 from benchmarks import _config, _impls
 from benchmarks._record import describe, record_external
 from benchmarks._subprocess import WorkerTimeoutError, run_worker
+from keras_sig._api import DEFAULT_MEMORY_BUDGET
 
 GRID = _config.grid()
 MEM = GRID.memory
+BUDGET = DEFAULT_MEMORY_BUDGET  # passed explicitly so the report can quote it
 PARAMS = [
     *(
-        pytest.param(impl, method, length, id=f"L{length}-{impl}-{method}")
+        pytest.param(impl, method, length, "gradient", id=f"L{length}-{impl}-{method}")
         for impl in ("ours-jax", "ours-torch")
         for method in _impls.METHODS
         for length in MEM.lengths
     ),
-    *(pytest.param("signax", None, length, id=f"L{length}-signax") for length in MEM.signax_lengths),
+    *(
+        pytest.param("signax", None, length, "gradient", id=f"L{length}-signax")
+        for length in MEM.signax_lengths
+    ),
+    *(
+        pytest.param(
+            impl, method, MEM.lengths[-1], "forward", id=f"L{MEM.lengths[-1]}-{impl}-{method}-forward"
+        )
+        for impl, method in (("ours-numpy", "chunked"), ("ours-jax", "chunked"), ("ours-jax", "sequential"))
+    ),
 ]
-REQUIRES = {"ours-jax": ("jax",), "ours-torch": ("torch",), "signax": ("jax", "signax")}
-LABELS = {"ours-jax": "ours jax jit", "ours-torch": "ours torch autograd", "signax": "signax jit"}
+REQUIRES = {"ours-jax": ("jax",), "ours-torch": ("torch",), "signax": ("jax", "signax"), "ours-numpy": ()}
+LABELS = {
+    "ours-jax": "ours jax jit",
+    "ours-torch": "ours torch autograd",
+    "signax": "signax jit",
+    "ours-numpy": "ours numpy",
+}
 
 
-@pytest.mark.parametrize(("impl", "method", "length"), PARAMS)
+@pytest.mark.parametrize(("impl", "method", "length", "kind"), PARAMS)
 def test_memory(
-    benchmark: Any, request: pytest.FixtureRequest, impl: str, method: str | None, length: int
+    benchmark: Any, request: pytest.FixtureRequest, impl: str, method: str | None, length: int, kind: str
 ) -> None:
-    label = LABELS[impl] + (f" [{method}]" if method else "")
+    label = LABELS[impl] + (f" [{method}]" if method else "") + (" forward" if kind == "forward" else "")
     describe(
         request,
         benchmark,
@@ -47,6 +68,8 @@ def test_memory(
         length=length,
         shape=[MEM.batch, length, MEM.channels],
         depth=MEM.depth,
+        kind=kind,
+        memory_budget=BUDGET if kind == "forward" else None,
     )
     benchmark.group = f"memory L={length}"
     for name in REQUIRES[impl]:
@@ -63,8 +86,14 @@ def test_memory(
         "check_depth": depth,
         "atol": _impls.ATOL,
         "seed": _config.SEED,
+        "kind": kind,
+        "memory_budget": BUDGET if kind == "forward" else None,
+        "repeat": 5 if kind == "forward" else 0,
     }
-    arrays = {"check_x": x, "check_gradient": _impls.reference_gradient(x, depth)}
+    if kind == "forward":
+        arrays = {"check_x": x, "check_signature": _impls.reference_forward(x, depth)}
+    else:
+        arrays = {"check_x": x, "check_gradient": _impls.reference_gradient(x, depth)}
     try:
         answer = run_worker("memory.py", spec, arrays=arrays, ours=True, timeout=_config.timeout_s())
     except WorkerTimeoutError as exc:

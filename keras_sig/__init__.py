@@ -1,10 +1,11 @@
-"""Path signatures for NumPy, CuPy, JAX, PyTorch and TensorFlow arrays, and Keras 3.
+"""Path signatures and log-signatures for NumPy, CuPy, JAX, PyTorch and TensorFlow arrays, and Keras 3.
 
 Importing this package imports no array framework: each one is imported the
-first time an array of it is seen, and the Keras layer (``SigLayer``) and the
-pure-JAX entry point (``jax_signature``, alias ``jax_gpu_signature``) on first
-access, which imports Keras or JAX respectively. ``SigLayer`` imports no JAX
-under the torch or TensorFlow Keras backend.
+first time an array of it is seen, and the Keras layers (``SigLayer``,
+``LogSigLayer``) and the pure-JAX entry point (``jax_signature``, alias
+``jax_gpu_signature``) on first access, which imports Keras or JAX
+respectively. The layers import no JAX under the torch or TensorFlow Keras
+backend.
 """
 
 from __future__ import annotations
@@ -13,25 +14,58 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from keras_sig._api import sigdim, signature
+from keras_sig._logsig_api import (
+    all_words,
+    extract_signature_term,
+    logsigdim,
+    logsignature,
+    logsignature_to_signature,
+    lyndon_brackets,
+    lyndon_words,
+    multi_signature_combine,
+    signature_combine,
+    signature_inverse,
+    signature_to_logsignature,
+)
 
 if TYPE_CHECKING:
     from keras_sig.shims.jax import jax_gpu_signature, jax_signature
-    from keras_sig.shims.keras import SigLayer
+    from keras_sig.shims.keras import LogSigLayer, SigLayer
 
 __version__ = "2.0.0.dev0"
 
 # name -> module defining it, imported on first access (see __getattr__)
 _LAZY = {
+    "LogSigLayer": "keras_sig.shims.keras",
     "SigLayer": "keras_sig.shims.keras",
     "jax_signature": "keras_sig.shims.jax",
     "jax_gpu_signature": "keras_sig.shims.jax",
 }
 
-__all__ = ["SigLayer", "__version__", "jax_gpu_signature", "jax_signature", "sigdim", "signature"]
+__all__ = [
+    "LogSigLayer",
+    "SigLayer",
+    "__version__",
+    "all_words",
+    "extract_signature_term",
+    "jax_gpu_signature",
+    "jax_signature",
+    "logsigdim",
+    "logsignature",
+    "logsignature_to_signature",
+    "lyndon_brackets",
+    "lyndon_words",
+    "multi_signature_combine",
+    "sigdim",
+    "signature",
+    "signature_combine",
+    "signature_inverse",
+    "signature_to_logsignature",
+]
 
 
 def __getattr__(name: str) -> Any:
-    """Import ``SigLayer`` (Keras) and ``jax_signature`` (JAX) on first access."""
+    """Import ``SigLayer`` and ``LogSigLayer`` (Keras) and ``jax_signature`` (JAX) on first access."""
     module = _LAZY.get(name)
     if module is None:
         msg = f"module 'keras_sig' has no attribute {name!r}"

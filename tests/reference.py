@@ -102,3 +102,143 @@ def finite_difference_grad(fn, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
         step[index] = eps
         grad[index] = (fn(x + step) - fn(x - step)) / (2 * eps)
     return grad
+
+
+# --------------------------------------------------------------------------- log-signatures
+#
+# Brute force and dense linear algebra, sharing nothing with the library's
+# combinatorics (no Duval's algorithm, no anagram classes, no triangular inverse).
+
+
+def tensor_log(levels: list[np.ndarray], depth: int) -> list[np.ndarray]:
+    """Levels 0..depth of log(S) for dense ``S`` with S_0 = 1: sum_n (-1)**(n+1) (S - 1)**n / n."""
+    x = [np.zeros(()), *levels[1 : depth + 1]]
+    out = [np.zeros(())] + [np.zeros_like(level) for level in x[1:]]
+    power = [np.ones(())] + [np.zeros_like(level) for level in x[1:]]
+    for n in range(1, depth + 1):
+        power = tensor_mul(power, x, depth)
+        out = [o + (-1) ** (n + 1) * p / n for o, p in zip(out, power, strict=True)]
+    return out
+
+
+def lie_exp(levels: list[np.ndarray], depth: int) -> list[np.ndarray]:
+    """Levels 0..depth of exp(L) for dense ``L`` with L_0 = 0: sum_n L**n / n!."""
+    out = [np.ones(())] + [np.zeros_like(level) for level in levels[1:]]
+    power = [np.ones(())] + [np.zeros_like(level) for level in levels[1:]]
+    for n in range(1, depth + 1):
+        power = tensor_mul(power, levels, depth)
+        out = [o + p / factorial(n) for o, p in zip(out, power, strict=True)]
+    return out
+
+
+def is_lyndon(word: tuple[int, ...]) -> bool:
+    """A word is Lyndon iff it is strictly smaller than each of its proper rotations."""
+    return all(word < word[i:] + word[:i] for i in range(1, len(word)))
+
+
+def lyndon_words(channels: int, depth: int) -> list[tuple[int, ...]]:
+    """Every word, filtered by :func:`is_lyndon`, ordered by length then lexicographically."""
+    import itertools
+
+    return [
+        w for k in range(1, depth + 1) for w in itertools.product(range(channels), repeat=k) if is_lyndon(w)
+    ]
+
+
+def standard_bracket(word: tuple[int, ...]):
+    """Standard bracketing: ``w = uv`` with ``v`` the longest proper Lyndon suffix -> (P(u), P(v))."""
+    if len(word) == 1:
+        return word[0]
+    for i in range(1, len(word)):
+        if is_lyndon(word[i:]):
+            return (standard_bracket(word[:i]), standard_bracket(word[i:]))
+    raise AssertionError(word)
+
+
+def bracket_tensor(bracket, channels: int) -> np.ndarray:
+    """A bracket expanded into a dense tensor: a letter is a basis vector, [a, b] = a⊗b - b⊗a."""
+    if isinstance(bracket, int):
+        return np.eye(channels)[bracket]
+    a, b = (bracket_tensor(part, channels) for part in bracket)
+    return np.multiply.outer(a, b) - np.multiply.outer(b, a)
+
+
+def logsignature(path: np.ndarray, depth: int, *, mode: str = "words", stream: bool = False, **options):
+    """Reference log-signature ``(..., [length-1,] size)`` in ``mode``, for the library's options."""
+    sig = signature(path, depth, stream=stream, **options)
+    return signature_to_logsignature(sig, path.shape[-1], depth, mode)
+
+
+def signature_to_logsignature(sig: np.ndarray, channels: int, depth: int, mode: str) -> np.ndarray:
+    """Dense log of every signature in ``sig`` ``(..., sigdim)``, in ``mode``'s coordinates.
+
+    "words": the entries of the Lyndon words. "brackets": the coordinates in the
+    basis of expanded standard brackets, by a dense solve of the Lyndon-word rows
+    of that basis (for a Lie element this is the unique expansion; the solve also
+    fixes how the map extends off the Lie algebra, as the gradient sees it).
+    "expand": the whole log.
+    """
+    words = lyndon_words(channels, depth)
+    rows = []
+    for flat in np.reshape(sig, (-1, sig.shape[-1])):
+        log = tensor_log(dense(flat, channels, depth), depth)
+        at_words = np.array([log[len(w)][w] for w in words])
+        if mode == "expand":
+            rows.append(flatten(log))
+        elif mode == "words":
+            rows.append(at_words)
+        else:
+            coords = []
+            for k in range(1, depth + 1):
+                level = [i for i, w in enumerate(words) if len(w) == k]
+                coords.append(_bracket_coordinates(at_words[level], [words[i] for i in level], channels))
+            rows.append(np.concatenate(coords))
+    out = np.stack(rows) if rows else np.zeros((0, 1))
+    return np.reshape(out, (*sig.shape[:-1], out.shape[-1]))
+
+
+def _bracket_coordinates(
+    at_words: np.ndarray, level_words: list[tuple[int, ...]], channels: int
+) -> np.ndarray:
+    """Bracket coordinates from Lyndon-word coefficients: solve ``A c = at_words``.
+
+    ``A[i, j]`` is the coefficient of Lyndon word ``i`` in the expansion of bracket ``j``.
+    """
+    a = np.array(
+        [[bracket_tensor(standard_bracket(w), channels)[u] for w in level_words] for u in level_words]
+    )
+    return np.linalg.solve(a, at_words)
+
+
+def lie_element(coords: np.ndarray, channels: int, depth: int, mode: str) -> list[np.ndarray]:
+    """Dense levels 0..depth of the Lie element with ``mode`` coordinates ``coords`` (one vector).
+
+    "brackets": the sum of coefficients times expanded brackets. "words": the Lie
+    element whose Lyndon-word entries are ``coords``, by solving for its bracket
+    coordinates with a dense solve.
+    """
+    words = lyndon_words(channels, depth)
+    if mode == "expand":
+        levels = dense(coords, channels, depth)
+        levels[0] = np.zeros(())
+        return levels
+    levels = [np.zeros(())]
+    start = 0
+    for k in range(1, depth + 1):
+        level_words = [w for w in words if len(w) == k]
+        basis = np.stack([bracket_tensor(standard_bracket(w), channels).ravel() for w in level_words], axis=1)
+        c = coords[start : start + len(level_words)]
+        start += len(level_words)
+        if mode == "words":
+            c = _bracket_coordinates(c, level_words, channels)
+        levels.append(np.reshape(basis @ c, (channels,) * k))
+    return levels
+
+
+def logsignature_to_signature(coords: np.ndarray, channels: int, depth: int, mode: str) -> np.ndarray:
+    """Dense exp of every Lie element ``(..., size)`` in ``mode``'s coordinates -> ``(..., sigdim)``."""
+    rows = [
+        flatten(lie_exp(lie_element(c, channels, depth, mode), depth))
+        for c in np.reshape(coords, (-1, coords.shape[-1]))
+    ]
+    return np.reshape(np.stack(rows), (*coords.shape[:-1], -1))

@@ -40,7 +40,7 @@ else:
     keras = pytest.importorskip("keras")
 
 import keras_sig  # noqa: E402
-from keras_sig import SigLayer  # noqa: E402
+from keras_sig import LogSigLayer, SigLayer  # noqa: E402
 
 BACKEND = keras.backend.backend()
 DATA = Path(__file__).parent / "data"
@@ -313,16 +313,25 @@ def levy_area_data(n: int, length: int, seed: int) -> tuple[np.ndarray, np.ndarr
     return x, (0.5 * (sig[:, 3] - sig[:, 4]))[:, None].astype("float32")
 
 
-@pytest.mark.parametrize("jit_compile", [False, True])
-def test_fit_learns_levy_area(jit_compile):
-    """SigLayer features make the Levy area learnable: the MSE falls below 1% of its start.
+@pytest.mark.parametrize(
+    ("jit_compile", "make_layer"),
+    [
+        (False, lambda: SigLayer(2)),
+        (True, lambda: SigLayer(2)),
+        (False, lambda: LogSigLayer(2, "words")),
+        (True, lambda: LogSigLayer(2, "brackets")),
+    ],
+    ids=["sig-eager", "sig-jit", "logsig-words-eager", "logsig-brackets-jit"],
+)
+def test_fit_learns_levy_area(jit_compile, make_layer):
+    """Signature and log-signature features make the Levy area learnable.
 
-    On the torch backend ``jit_compile=True`` runs the train step through
-    ``torch.compile``; on JAX and TensorFlow through XLA.
+    The MSE falls below 1% of its start. On the torch backend ``jit_compile=True``
+    runs the train step through ``torch.compile``; on JAX and TensorFlow through XLA.
     """
     x, y = levy_area_data(256, 12, seed=7)
     keras.utils.set_random_seed(7)
-    model = keras.Sequential([keras.Input((None, 2)), SigLayer(2), keras.layers.Dense(1)])
+    model = keras.Sequential([keras.Input((None, 2)), make_layer(), keras.layers.Dense(1)])
     model.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse", jit_compile=jit_compile)
     assert model.jit_compile is jit_compile
     start = model.evaluate(x, y, batch_size=64, verbose=0)
@@ -379,10 +388,11 @@ def test_docstring_examples_run():
 
 
 def test_lazy_exports():
-    for name in ("SigLayer", "jax_signature", "jax_gpu_signature"):
+    for name in ("SigLayer", "LogSigLayer", "jax_signature", "jax_gpu_signature"):
         assert name in keras_sig.__all__
         assert name in dir(keras_sig)
     assert keras_sig.SigLayer is SigLayer
+    assert keras_sig.LogSigLayer is LogSigLayer
     with pytest.raises(AttributeError, match="no_such_name"):
         _ = keras_sig.no_such_name
 
@@ -422,6 +432,111 @@ def test_import_needs_no_framework():
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().endswith("ok")
+
+
+# --------------------------------------------------------------------------- LogSigLayer
+
+LOG_MODES = ("words", "brackets", "expand")
+
+
+@pytest.mark.parametrize("mode", LOG_MODES)
+@pytest.mark.parametrize("length", [None, 7])
+@pytest.mark.parametrize(("stream", "basepoint"), [(False, False), (True, False), (True, True)])
+def test_logsig_symbolic_shapes(mode, length, stream, basepoint):
+    size = {"words": 14, "brackets": 14, "expand": 39}[mode]  # channels 3, depth 3
+    layer = LogSigLayer(3, mode, stream=stream, basepoint=basepoint)
+    outputs = layer(keras.Input(shape=(length, 3)))
+    steps = None if length is None else length - 1 + int(basepoint)
+    expected = (None, steps, size) if stream else (None, size)
+    assert tuple(outputs.shape) == expected
+    assert layer.compute_output_shape((None, length, 3)) == expected
+    assert layer.compute_output_shape((None, 4, length, 3)) == (None, 4, *expected[1:])
+    with pytest.raises(ValueError, match="LogSigLayer expects inputs of shape"):
+        layer.compute_output_shape((None, 3))
+
+
+@pytest.mark.parametrize("mode", LOG_MODES)
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"basepoint": True, "inverse": True}, {"method": "sequential"}],
+    ids=["plain", "bp-inv", "seq"],
+)
+def test_logsig_values(mode, stream, options):
+    """LogSigLayer equals keras_sig.logsignature on NumPy and the exact reference."""
+    rng = np.random.default_rng(12)
+    x = random_paths(rng, (4, 6, 3))
+    layer = LogSigLayer(3, mode, stream=stream, **options)
+    out = layer(x)
+    assert keras.backend.standardize_dtype(out.dtype) == "float32"
+    ref_options = {k: v for k, v in options.items() if k != "method"}
+    exact = reference.logsignature(x.astype("float64"), 3, mode=mode, stream=stream, **ref_options)
+    on_numpy = keras_sig.logsignature(x.astype("float64"), 3, mode=mode, stream=stream, **options)
+    np.testing.assert_allclose(on_numpy, exact, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(to_numpy(out), exact, rtol=2e-5, atol=2e-5)
+    assert tuple(out.shape) == tuple(layer.compute_output_shape(x.shape))
+
+
+def test_logsig_config_registration_and_validation():
+    layer = LogSigLayer(
+        4, "brackets", stream=True, method="parallel", basepoint=True, inverse=True, name="ls"
+    )
+    config = layer.get_config()
+    for key, value in {
+        "depth": 4,
+        "mode": "brackets",
+        "stream": True,
+        "method": "parallel",
+        "basepoint": True,
+        "inverse": True,
+        "name": "ls",
+    }.items():
+        assert config[key] == value
+    assert LogSigLayer.from_config(config).get_config() == config
+    revived = keras.layers.deserialize(keras.layers.serialize(layer))
+    assert type(revived) is LogSigLayer
+    assert revived.get_config() == config
+    assert keras.saving.get_registered_name(LogSigLayer) == "keras_sig>LogSigLayer"
+    assert keras.saving.get_registered_object("keras_sig>LogSigLayer") is LogSigLayer
+    for kwargs, error in [
+        ({"depth": 2, "mode": "lie"}, ValueError),
+        ({"depth": 0}, ValueError),
+        ({"depth": 2, "stream": 1}, TypeError),
+        ({"depth": 2, "method": "fast"}, ValueError),
+        ({"depth": 2, "basepoint": np.zeros(3)}, TypeError),
+        ({"depth": 2, "inverse": "no"}, TypeError),
+    ]:
+        with pytest.raises(error, match=next(iter(set(kwargs) - {"depth"}), "depth")):
+            LogSigLayer(**kwargs)
+
+
+def test_logsig_save_load_round_trip(tmp_path):
+    rng = np.random.default_rng(13)
+    keras.utils.set_random_seed(13)
+    inputs = keras.Input((None, 3))
+    layer = LogSigLayer(3, "brackets", stream=True, basepoint=True, inverse=True)
+    model = keras.Model(inputs, keras.layers.Dense(1)(layer(keras.layers.Dense(2)(inputs))))
+    x = random_paths(rng, (4, 7, 3))
+    expected = to_numpy(model(x))
+    path = tmp_path / "logsig.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(to_numpy(loaded(x)), expected, rtol=1e-6, atol=1e-6)
+    (revived,) = [lay for lay in loaded.layers if isinstance(lay, LogSigLayer)]
+    assert revived.get_config() == layer.get_config()
+
+
+@pytest.mark.usefixtures("float32_policy")
+def test_logsig_mixed_precision():
+    rng = np.random.default_rng(15)
+    x = random_paths(rng, (4, 10, 3))
+    expected = reference.logsignature(x.astype("float64"), 3, mode="brackets")
+    keras.config.set_dtype_policy("mixed_float16")
+    out = LogSigLayer(3, "brackets")(keras.ops.cast(x, "float16"))
+    assert keras.backend.standardize_dtype(out.dtype) == "float32"
+    np.testing.assert_allclose(to_numpy(out), expected, rtol=5e-3, atol=5e-3)
+    feats = LogSigLayer(3)(keras.layers.Dense(3)(keras.Input((10, 3))))
+    assert keras.backend.standardize_dtype(feats.dtype) == "float32"
 
 
 # --------------------------------------------------------------------------- pure JAX

@@ -10,7 +10,13 @@ import pytest
 import keras_sig
 from tests import reference
 
-METHODS = ["sequential", "parallel", "auto"]
+METHODS = ["sequential", "parallel", "auto", "chunked"]
+
+
+def _method(method: str) -> dict:
+    """Keyword arguments for ``method``; "chunked" with a budget so small that every chunk is one step."""
+    return {"method": method, "memory_budget": 1} if method == "chunked" else {"method": method}
+
 
 OPTIONS = {
     "plain": {},
@@ -60,7 +66,7 @@ def test_matches_reference(backend, dtype, tol, rng, method, stream, option):
         backend.asarray(path, dtype),
         depth,
         stream=stream,
-        method=method,
+        **_method(method),
         **_to_backend(backend, dtype, ref_kwargs),
     )
     assert isinstance(got, backend.array_type())
@@ -69,16 +75,32 @@ def test_matches_reference(backend, dtype, tol, rng, method, stream, option):
     np.testing.assert_allclose(backend.to_numpy(got), expected, **tol)
 
 
-@pytest.mark.parametrize("method", ["sequential", "parallel"])
+@pytest.mark.parametrize("method", ["sequential", "parallel", "chunked"])
 def test_methods_agree_and_match_iisignature(backend, method, rng):
     iisignature = pytest.importorskip("iisignature")
     path = rng.normal(size=(3, 40, 4)) * 0.3
     for depth, stream in itertools.product([1, 2, 5], [False, True]):
         got = backend.to_numpy(
-            keras_sig.signature(backend.asarray(path, "float64"), depth, stream=stream, method=method)
+            keras_sig.signature(backend.asarray(path, "float64"), depth, stream=stream, **_method(method))
         )
         expected = iisignature.sig(path, depth, 2 if stream else 0)
         np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 6, 13, 14])
+@pytest.mark.parametrize("stream", [False, True], ids=["final", "stream"])
+def test_chunked_agrees_for_every_chunk_length(backend, dtype, tol, rng, chunk, stream):
+    """Chunk lengths that divide the 13 increments, that don't, one, all of them and more."""
+    from keras_sig._api import step_bytes
+
+    batch, length, channels, depth = (2, 3), 14, 3, 4
+    path = rng.normal(size=(*batch, length, channels))
+    per_step = step_bytes((*batch, length, channels), depth, stream=stream, itemsize=np.dtype(dtype).itemsize)
+    got = keras_sig.signature(
+        backend.asarray(path, dtype), depth, stream=stream, method="chunked", memory_budget=chunk * per_step
+    )
+    expected = reference.signature(_rounded(path, dtype), depth, stream=stream)
+    np.testing.assert_allclose(backend.to_numpy(got), expected, **tol)
 
 
 @pytest.mark.parametrize("shape", [(7, 2), (1, 7, 2), (2, 3, 7, 2), (2, 1, 3, 7, 2)])
@@ -94,29 +116,29 @@ def test_leading_batch_dimensions(backend, rng, shape, stream):
 @pytest.mark.parametrize("method", METHODS)
 def test_constant_and_two_point_paths(backend, method, rng):
     one = rng.normal(size=(2, 1, 3))
-    sig = keras_sig.signature(backend.asarray(one, "float64"), 3, method=method)
+    sig = keras_sig.signature(backend.asarray(one, "float64"), 3, **_method(method))
     np.testing.assert_array_equal(backend.to_numpy(sig), np.zeros((2, 39)))
-    stream = keras_sig.signature(backend.asarray(one, "float64"), 3, stream=True, method=method)
+    stream = keras_sig.signature(backend.asarray(one, "float64"), 3, stream=True, **_method(method))
     assert tuple(stream.shape) == (2, 0, 39)
     with_bp = keras_sig.signature(
-        backend.asarray(one, "float64"), 3, stream=True, basepoint=True, method=method
+        backend.asarray(one, "float64"), 3, stream=True, basepoint=True, **_method(method)
     )
     np.testing.assert_allclose(
         backend.to_numpy(with_bp), reference.signature(one, 3, stream=True, basepoint=True), rtol=1e-12
     )
     # A two-point path is a straight line: its signature is the tensor exponential of the increment.
     two = rng.normal(size=(2, 3))
-    sig = backend.to_numpy(keras_sig.signature(backend.asarray(two, "float64"), 4, method=method))
+    sig = backend.to_numpy(keras_sig.signature(backend.asarray(two, "float64"), 4, **_method(method)))
     np.testing.assert_allclose(sig, reference.flatten(reference.tensor_exp(two[1] - two[0], 4)), rtol=1e-12)
 
 
 @pytest.mark.parametrize("method", METHODS)
 def test_depth_one_is_the_total_increment(backend, method, rng):
     path = rng.normal(size=(4, 9, 3))
-    got = backend.to_numpy(keras_sig.signature(backend.asarray(path, "float64"), 1, method=method))
+    got = backend.to_numpy(keras_sig.signature(backend.asarray(path, "float64"), 1, **_method(method)))
     np.testing.assert_allclose(got, path[:, -1] - path[:, 0], rtol=1e-12, atol=1e-12)
     streamed = backend.to_numpy(
-        keras_sig.signature(backend.asarray(path, "float64"), 1, stream=True, method=method)
+        keras_sig.signature(backend.asarray(path, "float64"), 1, stream=True, **_method(method))
     )
     np.testing.assert_allclose(streamed, path[:, 1:] - path[:, :1], rtol=1e-12, atol=1e-12)
 
@@ -136,7 +158,7 @@ def test_integer_input_is_promoted_to_default_float(backend):
 def test_nan_stays_in_its_own_path(backend, method, rng):
     path = rng.normal(size=(3, 8, 2))
     path[1, 4, 0] = np.nan
-    got = backend.to_numpy(keras_sig.signature(backend.asarray(path, "float64"), 3, method=method))
+    got = backend.to_numpy(keras_sig.signature(backend.asarray(path, "float64"), 3, **_method(method)))
     assert np.isnan(got[1]).any()
     assert np.isfinite(got[[0, 2]]).all()
     np.testing.assert_allclose(got[[0, 2]], reference.signature(path[[0, 2]], 3), rtol=1e-10, atol=1e-12)
@@ -145,7 +167,7 @@ def test_nan_stays_in_its_own_path(backend, method, rng):
 def test_output_lives_on_the_input_device(backend, rng):
     path = backend.asarray(rng.normal(size=(2, 5, 3)), "float32")
     for method in ("sequential", "parallel"):
-        got = keras_sig.signature(path, 3, method=method, basepoint=True, scalar_term=True)
+        got = keras_sig.signature(path, 3, **_method(method), basepoint=True, scalar_term=True)
         assert backend.device_of(got) == backend.device
 
 
@@ -209,7 +231,17 @@ BAD_CALLS = [
     (
         lambda b, p: keras_sig.signature(p, 2, method="fast"),
         ValueError,
-        r"method must be one of 'auto', 'sequential', 'parallel'; got 'fast'",
+        r"method must be one of 'auto', 'sequential', 'parallel', 'chunked'; got 'fast'",
+    ),
+    (
+        lambda b, p: keras_sig.signature(p, 2, memory_budget=0),
+        ValueError,
+        r"memory_budget must be an integer >= 1; got 0",
+    ),
+    (
+        lambda b, p: keras_sig.signature(p, 2, memory_budget=1.5e6),
+        TypeError,
+        r"memory_budget must be an integer >= 1; got 1500000\.0 \(float\)",
     ),
     (
         lambda b, p: keras_sig.signature(p, 2, stream=1),
@@ -276,7 +308,7 @@ def test_float32_stays_accurate_on_long_paths(backend, method, rng):
     """Rounding does not build up along 2000 steps (relative to the largest coefficient)."""
     path = (rng.normal(size=(4, 2000, 3)) / np.sqrt(2000) + 0.02).cumsum(axis=1)
     exact = reference_signature_fast(path, 4)
-    got = backend.to_numpy(keras_sig.signature(backend.asarray(path, "float32"), 4, method=method))
+    got = backend.to_numpy(keras_sig.signature(backend.asarray(path, "float32"), 4, **_method(method)))
     scale = np.abs(exact).max(axis=-1, keepdims=True)
     assert np.abs(got - exact).max() / scale.min() < 2e-5
 

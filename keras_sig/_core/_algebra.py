@@ -16,6 +16,7 @@ __all__ = [
     "antipode",
     "chen",
     "chen_tree",
+    "chen_vjp",
     "concat_levels",
     "exp_head",
     "flatten",
@@ -139,6 +140,37 @@ def chen(a: Sequence[Array], b: Sequence[Array], *, xp: Namespace) -> tuple[Arra
     return tuple(out)
 
 
+def chen_vjp(
+    a: Sequence[Array], b: Sequence[Array], g: Sequence[Array], *, xp: Namespace
+) -> tuple[tuple[Array, ...], tuple[Array, ...]]:
+    """The cotangents of ``A`` and ``B`` for :func:`chen` ``(A, B) -> A ⊗ B`` given ``g``.
+
+    ``A ⊗ B`` is bilinear, so its VJP is two transposed products (flat levels):
+
+    * ``ga_i = g_i + sum_j g_{i+j} · B_j``, contracting the last ``j`` letters;
+    * ``gb_j = g_j + sum_i A_i · g_{i+j}``, contracting the first ``i`` letters.
+
+    Each contraction is one batched matrix product on ``g_{i+j}`` viewed as a
+    ``(d**i, d**j)`` matrix. Leading dimensions broadcast.
+    """
+    depth = len(g)
+    channels = g[0].shape[-1]
+    ga, gb = [], []
+    for i in range(1, depth + 1):
+        term_a, term_b = g[i - 1], g[i - 1]
+        for j in range(1, depth - i + 1):
+            block = g[i + j - 1]
+            lead = block.shape[:-1]
+            # g_{i+j} as (d**i, d**j) for ga_i and (d**j, d**i) for gb_i.
+            as_ij = xp.reshape(block, (*lead, channels**i, channels**j))
+            as_ji = xp.reshape(block, (*lead, channels**j, channels**i))
+            term_a = term_a + xp.matmul(as_ij, b[j - 1][..., :, None])[..., 0]
+            term_b = term_b + xp.matmul(a[j - 1][..., None, :], as_ji)[..., 0, :]
+        ga.append(term_a)
+        gb.append(term_b)
+    return tuple(ga), tuple(gb)
+
+
 def chen_tree(levels: Sequence[Array], *, xp: Namespace) -> tuple[Array, ...]:
     """The ordered product ``X_0 ⊗ X_1 ⊗ ... ⊗ X_{n-1}`` along axis -2, as a log-depth tree.
 
@@ -155,7 +187,10 @@ def chen_tree(levels: Sequence[Array], *, xp: Namespace) -> tuple[Array, ...]:
         right = tuple(level[..., 1 : 2 * pairs : 2, :] for level in current)
         merged = chen(left, right, xp=xp)
         if n % 2:
-            merged = tuple(xp.concat([m, level[..., n - 1 :, :]], axis=-2) for m, level in zip(merged, current))
+            merged = tuple(
+                xp.concat([m, level[..., n - 1 :, :]], axis=-2)
+                for m, level in zip(merged, current, strict=True)
+            )
         current = merged
         n = pairs + n % 2
     return tuple(level[..., 0, :] for level in current)

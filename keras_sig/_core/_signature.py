@@ -20,6 +20,8 @@ from typing import Any
 from keras_sig._core._algebra import (
     antipode,
     chen,
+    chen_tree,
+    chen_vjp,
     concat_levels,
     exp_head,
     flatten,
@@ -33,7 +35,14 @@ from keras_sig._core._algebra import (
 )
 from keras_sig._lib._typing import Array, Namespace
 
-__all__ = ["increments", "signature", "signature_parallel", "signature_sequential"]
+__all__ = [
+    "increments",
+    "light_backward",
+    "signature",
+    "signature_chunked",
+    "signature_parallel",
+    "signature_sequential",
+]
 
 
 def increments(path: Array, basepoint: Array | None, *, xp: Namespace) -> Array:
@@ -153,6 +162,144 @@ def signature_parallel(z: Array, depth: int, *, stream: bool, xp: Namespace) -> 
     return tuple(out)
 
 
+def balanced_chunk(length: int, chunk: int) -> int:
+    """The chunk length for ``length`` steps in as few chunks of at most ``chunk`` as possible, evened out.
+
+    ``ceil(length / n)`` for ``n = ceil(length / chunk)`` chunks: the same
+    number of chunks with the least zero padding.
+    """
+    n = max(1, -(-length // chunk))
+    return max(1, -(-length // n))
+
+
+def _chunks(z: Array, chunk: int, *, xp: Namespace) -> Array:
+    """``z`` ``(..., T, d)`` as ``(..., n, chunk * d)``: ``n = ceil(T / chunk)`` flat chunks.
+
+    The last chunk is padded with zero increments, whose exponential is the
+    identity, so padding changes no signature.
+    """
+    length, channels = z.shape[-2], z.shape[-1]
+    n = max(1, -(-length // chunk))
+    pad = n * chunk - length
+    if pad:
+        zeros = xp.zeros_like(z[..., :1, :])
+        z = xp.concat([z, *([zeros] * pad)] if pad <= 8 else [z, _repeat(zeros, pad, xp=xp)], axis=-2)
+    return xp.reshape(z, (*z.shape[:-2], n, chunk * channels))
+
+
+def _repeat(row: Array, count: int, *, xp: Namespace) -> Array:
+    """``row`` ``(..., 1, d)`` repeated ``count`` times along axis -2 (by doubling)."""
+    out, have = row, 1
+    while have * 2 <= count:
+        out = xp.concat([out, out], axis=-2)
+        have *= 2
+    if have < count:
+        out = xp.concat([out, out[..., : count - have, :]], axis=-2)
+    return out
+
+
+def _unchunk(flat: Array, channels: int, *, xp: Namespace) -> Array:
+    """``(..., chunk * d)`` -> ``(..., chunk, d)``."""
+    return xp.reshape(flat, (*flat.shape[:-1], flat.shape[-1] // channels, channels))
+
+
+def signature_chunked(
+    z: Array,
+    depth: int,
+    *,
+    chunk: int,
+    stream: bool,
+    xp: Namespace,
+    scan: Callable[..., tuple[Any, Array | None]],
+) -> tuple[Array, ...]:
+    """Levels of the signature by the parallel method on chunks of ``chunk`` increments.
+
+    The backend's ``scan`` walks the chunks one at a time, so the parallel
+    method's intermediates never hold more than ``chunk`` steps. Without
+    ``stream`` each chunk's signature is kept (``(..., n, sigdim)``, small) and
+    they are multiplied by Chen's identity as a log-depth tree
+    (:func:`~keras_sig._core._algebra.chen_tree`). With ``stream`` the scan
+    carries the signature so far and multiplies each chunk's stream into it.
+    """
+    channels, length = z.shape[-1], z.shape[-2]
+    chunk = balanced_chunk(length, chunk)
+    xs = _chunks(z, chunk, xp=xp)
+
+    if not stream:
+
+        def step(carry: Array, flat: Array) -> tuple[Array, Array]:
+            levels = signature_parallel(_unchunk(flat, channels, xp=xp), depth, stream=False, xp=xp)
+            return carry, concat_levels(levels, xp=xp)
+
+        _, sigs = scan(step, xp.zeros_like(xs[..., 0, :1]), xs, stream=True, xp=xp, unroll=False)
+        assert sigs is not None
+        sigs = xp.reshape(sigs, (*xs.shape[:-1], sigs.shape[-1]))  # a graph loop may lose n
+        return chen_tree(split_levels(sigs, channels, depth), xp=xp)
+
+    def stream_step(carry: tuple[Array, ...], flat: Array) -> tuple[tuple[Array, ...], Array]:
+        levels = signature_parallel(_unchunk(flat, channels, xp=xp), depth, stream=True, xp=xp)
+        levels = chen(tuple(c[..., None, :] for c in carry), levels, xp=xp)
+        out = concat_levels(levels, xp=xp)
+        return tuple(level[..., -1, :] for level in levels), xp.reshape(out, (*out.shape[:-2], -1))
+
+    zero = xp.zeros_like(xp.sum(z, axis=-2))
+    start = [zero]
+    for _ in range(1, depth):
+        start.append(outer(start[-1], zero, xp=xp))
+    _, ys = scan(stream_step, tuple(start), xs, stream=True, xp=xp, unroll=False)
+    assert ys is not None
+    ys = xp.reshape(ys, (*xs.shape[:-2], xs.shape[-2] * chunk, ys.shape[-1] // chunk))
+    return split_levels(ys[..., :length, :], channels, depth)
+
+
+def light_backward(
+    z: Array,
+    final: Array,
+    cotangent: Array,
+    depth: int,
+    *,
+    chunk: int,
+    xp: Namespace,
+    scan: Callable[..., tuple[Any, Array | None]],
+    vjp: Callable[[Callable[[Array], Array], Array], tuple[Array, Callable[[Array], Array]]],
+) -> Array:
+    """The cotangent of the increments ``z`` for ``z -> signature(z)`` (flat, ``stream=False``).
+
+    Memory does not grow with the length: no prefix signature is stored.
+    Walking the chunks from the last to the first, the signature ``P`` before
+    a chunk is rebuilt from the one after it, ``S``, by Chen's identity with the
+    chunk's inverse signature, ``P = S ⊗ C^{-1}`` (``C^{-1}`` is the antipode
+    of ``C``, the product of the increments' inverse exponentials). With ``g``
+    the cotangent of ``S = P ⊗ C``, the cotangents of ``P`` and ``C`` are the
+    transposed products of :func:`~keras_sig._core._algebra.chen_vjp`; the
+    chunk's increments get theirs from ``vjp`` (the framework's pullback of
+    the parallel method on one chunk), and ``P``'s becomes the next ``g``.
+
+    ``vjp(fn, x)`` returns ``(fn(x), pullback)`` as :func:`jax.vjp` does.
+    """
+    channels, length = z.shape[-1], z.shape[-2]
+    chunk = balanced_chunk(length, chunk)
+    xs = _chunks(z, chunk, xp=xp)
+
+    def chunk_signature(flat: Array) -> Array:
+        levels = signature_parallel(_unchunk(flat, channels, xp=xp), depth, stream=False, xp=xp)
+        return concat_levels(levels, xp=xp)
+
+    def step(carry: tuple[Array, Array], flat: Array) -> tuple[tuple[Array, Array], Array]:
+        after, g = carry
+        c, pullback = vjp(chunk_signature, flat)
+        c_levels = split_levels(c, channels, depth)
+        before = chen(split_levels(after, channels, depth), antipode(c_levels, channels, xp=xp), xp=xp)
+        g_before, g_chunk = chen_vjp(before, c_levels, split_levels(g, channels, depth), xp=xp)
+        carry = (concat_levels(before, xp=xp), concat_levels(g_before, xp=xp))
+        return carry, pullback(concat_levels(g_chunk, xp=xp))
+
+    _, grads = scan(step, (final, cotangent), xs, stream=True, xp=xp, reverse=True, unroll=False)
+    assert grads is not None
+    grads = xp.reshape(grads, (*xs.shape[:-2], xs.shape[-2] * chunk, channels))
+    return grads[..., :length, :]
+
+
 def signature(
     path: Array,
     depth: int,
@@ -165,18 +312,39 @@ def signature(
     method: str,
     xp: Namespace,
     scan: Callable[..., tuple[Any, Array | None]],
+    chunk: int | None = None,
+    grad_chunk: int | None = None,
+    light: Callable[..., Callable[[Array], Array]] | None = None,
 ) -> Array:
     """Signature of ``path`` with validated, normalised arguments.
 
     ``basepoint`` and ``initial`` are arrays or ``None`` (``initial`` without its
-    scalar term); ``method`` is ``"sequential"`` or ``"parallel"``.
+    scalar term); ``method`` is ``"sequential"``, ``"parallel"`` or ``"chunked"``
+    (``chunk`` increments at a time). ``light(forward, backward)``, where given
+    (with ``stream=False``), wraps ``z -> signature`` in the framework's custom
+    gradient whose backward is :func:`light_backward` on chunks of
+    ``grad_chunk`` increments.
     """
     channels = path.shape[-1]
     z = increments(path, basepoint, xp=xp)
-    if method == "sequential":
-        levels = signature_sequential(z, depth, stream=stream, xp=xp, scan=scan)
+
+    def forward(z: Array) -> tuple[Array, ...]:
+        if method == "sequential":
+            return signature_sequential(z, depth, stream=stream, xp=xp, scan=scan)
+        length = z.shape[-2]
+        if method == "chunked" and chunk is not None and length is not None and chunk < length:
+            return signature_chunked(z, depth, chunk=chunk, stream=stream, xp=xp, scan=scan)
+        return signature_parallel(z, depth, stream=stream, xp=xp)
+
+    if light is not None and not stream and grad_chunk is not None:
+
+        def backward(z: Array, final: Array, cotangent: Array, vjp: Callable[..., Any]) -> Array:
+            return light_backward(z, final, cotangent, depth, chunk=grad_chunk, xp=xp, scan=scan, vjp=vjp)
+
+        flat = light(lambda z: concat_levels(forward(z), xp=xp), backward)(z)
+        levels = split_levels(flat, channels, depth)
     else:
-        levels = signature_parallel(z, depth, stream=stream, xp=xp)
+        levels = forward(z)
     if inverse:
         levels = antipode(levels, channels, xp=xp)
     if initial is not None:

@@ -135,19 +135,26 @@ def python_scan(
     *,
     stream: bool,
     xp: Namespace,
+    reverse: bool = False,
+    unroll: bool = True,
 ) -> tuple[Any, Array | None]:
     """Run ``step`` over axis -2 of ``xs`` with a Python loop.
 
     ``step(carry, x_t)`` returns ``(carry, y_t)``. With ``stream`` the ``y_t`` are
-    stacked along axis -2; otherwise the second result is ``None``.
+    stacked along axis -2; otherwise the second result is ``None``. With
+    ``reverse`` the steps run from the last entry to the first (the outputs
+    keep the entries' order). ``unroll`` is ignored (JAX's option).
     """
+    del unroll  # a Python loop has nothing to unroll
     length = xs.shape[-2]
     carry = init
     ys = []
-    for t in range(length):
+    for t in reversed(range(length)) if reverse else range(length):
         carry, y = step(carry, xs[..., t, :])
         if stream:
             ys.append(y)
+    if reverse:
+        ys.reverse()
     if not stream:
         return carry, None
     if not ys:
@@ -170,15 +177,22 @@ def _jax_scan(
     *,
     stream: bool,
     xp: Namespace,
+    reverse: bool = False,
+    unroll: bool = True,
 ) -> tuple[Any, Array | None]:
-    """Run ``step`` over axis -2 of ``xs`` with :func:`jax.lax.scan` (one traced body)."""
+    """Run ``step`` over axis -2 of ``xs`` with :func:`jax.lax.scan` (one traced body).
+
+    ``unroll=False`` runs one step per iteration: for steps that work on whole
+    chunks, whose temporaries would otherwise be live :data:`_JAX_UNROLL` times.
+    """
     import jax
 
     def body(carry: Any, x: Array) -> tuple[Any, Array | None]:
         carry, y = step(carry, x)
         return carry, (y if stream else None)
 
-    carry, ys = jax.lax.scan(body, init, xp.moveaxis(xs, -2, 0), unroll=_JAX_UNROLL)
+    steps = _JAX_UNROLL if unroll else 1
+    carry, ys = jax.lax.scan(body, init, xp.moveaxis(xs, -2, 0), unroll=steps, reverse=reverse)
     if not stream:
         return carry, None
     return carry, xp.moveaxis(ys, 0, -2)

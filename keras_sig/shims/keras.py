@@ -1,15 +1,18 @@
-"""Keras 3 layers: :class:`SigLayer`.
+"""Keras 3 layers: :class:`SigLayer` and :class:`LogSigLayer`.
 
 The layer follows Keras' own contract: its whole configuration is fixed in
 ``__init__``, ``compute_output_shape`` is plain Python (so symbolic
 ``keras.Input`` tensors never reach the algorithms), and ``get_config`` /
 ``from_config`` round-trip it through ``.keras`` files. ``call`` hands the
 backend's native tensor (a jax array or tracer, a torch tensor, a
-``tf.Tensor``) straight to :func:`keras_sig.signature`, which picks the array
-namespace from the tensor itself: nothing here asks which Keras backend runs.
+``tf.Tensor``) straight to :func:`keras_sig.signature` (or
+:func:`keras_sig.logsignature`), which picks the array namespace from the
+tensor itself: nothing here asks which Keras backend runs. What both layers
+share (validation, dtypes, shapes, config) lives in :class:`_PathLayer`.
 
-The layer is registered with Keras' serialization under ``"keras_sig>SigLayer"``
-and, for files written by keras_sig 1.0.2, also under that release's name
+The layers are registered with Keras' serialization under ``"keras_sig>SigLayer"``
+and ``"keras_sig>LogSigLayer"``; SigLayer, for files written by keras_sig 1.0.2,
+also under that release's name
 ``"Custom>SigLayer"`` (unless another class already holds that name), so
 :func:`keras.saving.load_model` needs no ``custom_objects``.
 """
@@ -32,8 +35,9 @@ from keras_sig._api import (
     signature,
 )
 from keras_sig._lib._backends import array_namespace
+from keras_sig._logsig_api import MODES, logsigdim, logsignature
 
-__all__ = ["SigLayer"]
+__all__ = ["LogSigLayer", "SigLayer"]
 
 _HALF_FLOATS = ("float16", "bfloat16")
 
@@ -61,7 +65,131 @@ def _check_unroll(unroll: object) -> None:
     check_int("unroll", unroll, minimum=1)
 
 
-class SigLayer(keras.layers.Layer):
+class _PathLayer(keras.layers.Layer):
+    """What :class:`SigLayer` and :class:`LogSigLayer` share: options, dtypes, shapes, config.
+
+    A subclass sets :attr:`_function` (the public function's name, for messages)
+    and defines :meth:`_features` (the output's last size for ``channels``) and
+    :meth:`_compute` (the backend tensor's features).
+    """
+
+    _function = "keras_sig.signature"
+
+    def __init__(
+        self,
+        depth: int,
+        stream: bool,
+        *,
+        method: str,
+        basepoint: bool,
+        inverse: bool,
+        **kwargs: Any,
+    ) -> None:
+        depth = check_int("depth", depth, minimum=1)
+        stream = check_bool("stream", stream)
+        if not isinstance(basepoint, bool):
+            msg = (
+                f"{type(self).__name__}'s basepoint must be True (start at the origin) or False; got "
+                f"{type(basepoint).__name__} (for an arbitrary basepoint, concatenate it to the path)"
+            )
+            raise TypeError(msg)
+        inverse = check_bool("inverse", inverse)
+        super().__init__(**kwargs)
+        self.depth = depth
+        self.stream = stream
+        self.method = method
+        self.basepoint = basepoint
+        self.inverse = inverse
+
+    def _features(self, channels: int) -> int:
+        raise NotImplementedError
+
+    def _compute(self, inputs: Any, method: str) -> Any:
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- dtypes
+
+    @property
+    def input_dtype(self) -> str:
+        """The dtype inputs are cast to: the compute dtype, with float32 for 16-bit floats."""
+        dtype = self.compute_dtype
+        return "float32" if dtype in _HALF_FLOATS else dtype
+
+    def _signature_dtype(self, dtype: Any) -> str | None:
+        """Return the dtype to cast an input of ``dtype`` to before the signature (None: keep it)."""
+        dtype = keras.backend.standardize_dtype(dtype)
+        if dtype in _HALF_FLOATS:
+            return "float32"
+        if keras.backend.is_int_dtype(dtype) or dtype == "bool":
+            return self.input_dtype
+        return None
+
+    # ---------------------------------------------------------------- shapes
+
+    def _checked_shape(self, input_shape: Any) -> tuple[int | None, ...]:
+        shape = tuple(input_shape)
+        name = type(self).__name__
+        if len(shape) < 3:
+            msg = (
+                f"{name} expects inputs of shape (batch, ..., length, channels); got {shape_text(shape)} "
+                f"(for a single path, add a batch axis or call {self._function})"
+            )
+            raise ValueError(msg)
+        check_path(shape, subject=f"{name} input")
+        return shape
+
+    def build(self, input_shape: Any) -> None:
+        """Check the input shape (the layer has no weights)."""
+        self._checked_shape(input_shape)
+
+    def compute_output_shape(self, input_shape: Any) -> tuple[int | None, ...]:
+        """Output shape for ``input_shape`` ``(batch, ..., length, channels)``; ``None`` allowed."""
+        shape = self._checked_shape(input_shape)
+        length, channels = shape[-2], shape[-1]
+        size = self._features(channels)  # type: ignore[arg-type]
+        if not self.stream:
+            return (*shape[:-2], size)
+        steps = None if length is None else length - 1 + int(self.basepoint)
+        return (*shape[:-2], steps, size)
+
+    def compute_output_spec(self, inputs: Any) -> keras.KerasTensor:
+        """Symbolic output: the shape above, with the dtype :meth:`call` produces."""
+        dtype = self._signature_dtype(inputs.dtype) or keras.backend.standardize_dtype(inputs.dtype)
+        return keras.KerasTensor(self.compute_output_shape(inputs.shape), dtype=dtype)
+
+    # ---------------------------------------------------------------- call
+
+    def call(self, inputs: Any) -> Any:
+        """Features of ``inputs``, a backend tensor of shape ``(batch, ..., length, channels)``."""
+        dtype = self._signature_dtype(inputs.dtype)
+        if dtype is not None:
+            inputs = keras.ops.cast(inputs, dtype)
+        method = self.method
+        if method == "auto":
+            # A layer is trained: choose the method whose gradient is fastest.
+            method = choose_method(
+                array_namespace(inputs), inputs, self.depth, stream=self.stream, for_gradient=True
+            )
+        return self._compute(inputs, method)
+
+    # ---------------------------------------------------------------- config
+
+    def get_config(self) -> dict[str, Any]:
+        """Everything :meth:`from_config` needs to rebuild the layer."""
+        config = super().get_config()
+        config.update(
+            {
+                "depth": self.depth,
+                "stream": self.stream,
+                "method": self.method,
+                "basepoint": self.basepoint,
+                "inverse": self.inverse,
+            }
+        )
+        return config
+
+
+class SigLayer(_PathLayer):
     """Keras 3 layer computing the truncated signature of its input paths.
 
     Works under every Keras backend (JAX, PyTorch, TensorFlow): ``call`` passes
@@ -76,11 +204,13 @@ class SigLayer(keras.layers.Layer):
         Return the signature of every prefix of the path instead of only the
         whole path's (see :func:`keras_sig.signature`). The remaining
         arguments are keyword-only.
-    method : {"auto", "sequential", "parallel"}, default "auto"
+    method : {"auto", "sequential", "parallel", "chunked"}, default "auto"
         How the signature is computed (see :func:`keras_sig.signature`). A
         layer is trained, so ``"auto"`` chooses for the fastest gradient:
-        ``"parallel"`` whenever its intermediates fit in 256 MiB (on JAX too,
-        whatever the length), ``"sequential"`` beyond that.
+        ``"chunked"`` on every backend, JAX included, whatever the length
+        (``"parallel"`` when the path fits the 64 MiB memory budget in one
+        chunk). Gradients with ``stream=False`` are memory-light (see
+        :func:`keras_sig.signature`).
     basepoint : bool, default False
         Start every path at the origin (prepend a zero point).
     inverse : bool, default False
@@ -151,88 +281,16 @@ class SigLayer(keras.layers.Layer):
         gpu_optimized: bool | None = None,
         **kwargs: Any,
     ) -> None:
-        depth = check_int("depth", depth, minimum=1)
-        stream = check_bool("stream", stream)
         method = _method_from_legacy(check_choice("method", method, METHODS), gpu_optimized)
-        if not isinstance(basepoint, bool):
-            msg = (
-                "SigLayer's basepoint must be True (start at the origin) or False; got "
-                f"{type(basepoint).__name__} (for an arbitrary basepoint, concatenate it to the path)"
-            )
-            raise TypeError(msg)
-        inverse = check_bool("inverse", inverse)
         scalar_term = check_bool("scalar_term", scalar_term)
         _check_unroll(unroll)
-        super().__init__(**kwargs)
-        self.depth = depth
-        self.stream = stream
-        self.method = method
-        self.basepoint = basepoint
-        self.inverse = inverse
+        super().__init__(depth, stream, method=method, basepoint=basepoint, inverse=inverse, **kwargs)
         self.scalar_term = scalar_term
 
-    # ---------------------------------------------------------------- dtypes
+    def _features(self, channels: int) -> int:
+        return sigdim(channels, self.depth, scalar_term=self.scalar_term)
 
-    @property
-    def input_dtype(self) -> str:
-        """The dtype inputs are cast to: the compute dtype, with float32 for 16-bit floats."""
-        dtype = self.compute_dtype
-        return "float32" if dtype in _HALF_FLOATS else dtype
-
-    def _signature_dtype(self, dtype: Any) -> str | None:
-        """Return the dtype to cast an input of ``dtype`` to before the signature (None: keep it)."""
-        dtype = keras.backend.standardize_dtype(dtype)
-        if dtype in _HALF_FLOATS:
-            return "float32"
-        if keras.backend.is_int_dtype(dtype) or dtype == "bool":
-            return self.input_dtype
-        return None
-
-    # ---------------------------------------------------------------- shapes
-
-    def _checked_shape(self, input_shape: Any) -> tuple[int | None, ...]:
-        shape = tuple(input_shape)
-        if len(shape) < 3:
-            msg = (
-                f"SigLayer expects inputs of shape (batch, ..., length, channels); got {shape_text(shape)} "
-                "(for a single path, add a batch axis or call keras_sig.signature)"
-            )
-            raise ValueError(msg)
-        check_path(shape, subject="SigLayer input")
-        return shape
-
-    def build(self, input_shape: Any) -> None:
-        """Check the input shape (the layer has no weights)."""
-        self._checked_shape(input_shape)
-
-    def compute_output_shape(self, input_shape: Any) -> tuple[int | None, ...]:
-        """Output shape for ``input_shape`` ``(batch, ..., length, channels)``; ``None`` allowed."""
-        shape = self._checked_shape(input_shape)
-        length, channels = shape[-2], shape[-1]
-        size = sigdim(channels, self.depth, scalar_term=self.scalar_term)  # type: ignore[arg-type]
-        if not self.stream:
-            return (*shape[:-2], size)
-        steps = None if length is None else length - 1 + int(self.basepoint)
-        return (*shape[:-2], steps, size)
-
-    def compute_output_spec(self, inputs: Any) -> keras.KerasTensor:
-        """Symbolic output: the shape above, with the dtype :meth:`call` produces."""
-        dtype = self._signature_dtype(inputs.dtype) or keras.backend.standardize_dtype(inputs.dtype)
-        return keras.KerasTensor(self.compute_output_shape(inputs.shape), dtype=dtype)
-
-    # ---------------------------------------------------------------- call
-
-    def call(self, inputs: Any) -> Any:
-        """Signature of ``inputs``, a backend tensor of shape ``(batch, ..., length, channels)``."""
-        dtype = self._signature_dtype(inputs.dtype)
-        if dtype is not None:
-            inputs = keras.ops.cast(inputs, dtype)
-        method = self.method
-        if method == "auto":
-            # A layer is trained: choose the method whose gradient is fastest.
-            method = choose_method(
-                array_namespace(inputs), inputs, self.depth, stream=self.stream, for_gradient=True
-            )
+    def _compute(self, inputs: Any, method: str) -> Any:
         return signature(
             inputs,
             self.depth,
@@ -243,22 +301,96 @@ class SigLayer(keras.layers.Layer):
             method=method,  # type: ignore[arg-type]
         )
 
-    # ---------------------------------------------------------------- config
+    def get_config(self) -> dict[str, Any]:
+        """Everything :meth:`from_config` needs to rebuild the layer."""
+        return {**super().get_config(), "scalar_term": self.scalar_term}
+
+
+class LogSigLayer(_PathLayer):
+    """Keras 3 layer computing the truncated log-signature of its input paths.
+
+    The log-signature carries the same information as the signature in far
+    fewer numbers (:func:`keras_sig.logsigdim`). Contract, backends, mixed
+    precision and compilation as :class:`SigLayer`; ``call`` passes the
+    backend's tensor to :func:`keras_sig.logsignature`.
+
+    Parameters
+    ----------
+    depth : int
+        Truncation depth ``N >= 1``.
+    mode : {"words", "brackets", "expand"}, default "words"
+        The coordinates of the output (see :func:`keras_sig.logsignature`).
+    stream : bool, default False
+        Return the log-signature of every prefix of the path. The remaining
+        arguments are keyword-only.
+    method : {"auto", "sequential", "parallel", ...}, default "auto"
+        How the signature is computed; ``"auto"`` chooses for the fastest
+        gradient, as in :class:`SigLayer`.
+    basepoint : bool, default False
+        Start every path at the origin (prepend a zero point).
+    inverse : bool, default False
+        Return the log-signature of the time-reversed path.
+    **kwargs
+        Standard :class:`keras.layers.Layer` arguments (``name``, ``dtype``,
+        ``trainable``, ...).
+
+    Notes
+    -----
+    Input shape ``(batch, ..., length, channels)``; output shape
+    ``(batch, ..., logsigdim)`` (``sigdim`` with ``mode="expand"``), or
+    ``(batch, ..., length - 1, logsigdim)`` with ``stream=True`` (``length``
+    with ``basepoint=True``). Under a 16-bit compute policy the log-signature
+    is computed and returned in float32, as :class:`SigLayer` does.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import keras
+    >>> from keras_sig import LogSigLayer
+    >>> LogSigLayer(depth=3).compute_output_shape((None, 10, 2))
+    (None, 5)
+    >>> LogSigLayer(depth=2, mode="expand", stream=True).compute_output_shape((None, None, 3))
+    (None, None, 12)
+    >>> path = np.array([[[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]]], dtype="float32")
+    >>> np.asarray(keras.ops.convert_to_numpy(LogSigLayer(depth=2)(path)))
+    array([[1. , 1. , 0.5]], dtype=float32)
+    """
+
+    _function = "keras_sig.logsignature"
+
+    def __init__(
+        self,
+        depth: int,
+        mode: str = "words",
+        stream: bool = False,
+        *,
+        method: str = "auto",
+        basepoint: bool = False,
+        inverse: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        mode = check_choice("mode", mode, MODES)
+        method = check_choice("method", method, METHODS)
+        super().__init__(depth, stream, method=method, basepoint=basepoint, inverse=inverse, **kwargs)
+        self.mode = mode
+
+    def _features(self, channels: int) -> int:
+        return sigdim(channels, self.depth) if self.mode == "expand" else logsigdim(channels, self.depth)
+
+    def _compute(self, inputs: Any, method: str) -> Any:
+        return logsignature(
+            inputs,
+            self.depth,
+            mode=self.mode,
+            stream=self.stream,
+            basepoint=self.basepoint,
+            inverse=self.inverse,
+            method=method,  # type: ignore[arg-type]
+        )
 
     def get_config(self) -> dict[str, Any]:
         """Everything :meth:`from_config` needs to rebuild the layer."""
-        config = super().get_config()
-        config.update(
-            {
-                "depth": self.depth,
-                "stream": self.stream,
-                "method": self.method,
-                "basepoint": self.basepoint,
-                "inverse": self.inverse,
-                "scalar_term": self.scalar_term,
-            }
-        )
-        return config
+        return {**super().get_config(), "mode": self.mode}
 
 
 if keras.saving.get_registered_object(_LEGACY_NAME) is None:
@@ -266,3 +398,4 @@ if keras.saving.get_registered_object(_LEGACY_NAME) is None:
     # first so that the canonical name (used when saving) stays "keras_sig>SigLayer".
     keras.saving.register_keras_serializable(package="Custom", name="SigLayer")(SigLayer)
 keras.saving.register_keras_serializable(package="keras_sig")(SigLayer)
+keras.saving.register_keras_serializable(package="keras_sig")(LogSigLayer)

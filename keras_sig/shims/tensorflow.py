@@ -194,6 +194,14 @@ class TensorFlowNamespace:
         """``arrays`` stacked along a new ``axis``."""
         return tf.stack(list(arrays), axis=axis)
 
+    def take(self, x: Array, indices: Array, /, *, axis: int) -> tf.Tensor:
+        """The entries of ``x`` at ``indices`` (1-D, integer) along ``axis``."""
+        return tf.gather(x, indices, axis=axis)
+
+    def broadcast_to(self, x: Array, /, shape: Sequence[int]) -> tf.Tensor:
+        """``x`` broadcast to ``shape`` (fully known)."""
+        return tf.broadcast_to(x, shape)
+
     # ------------------------------------------------------------ arithmetic
 
     def matmul(self, x1: Array, x2: Array, /) -> tf.Tensor:
@@ -226,8 +234,13 @@ class TensorFlowNamespace:
         *,
         stream: bool,
         xp: Any,
+        reverse: bool = False,
+        unroll: bool = True,
     ) -> tuple[Any, Array | None]:
         """Run ``step`` over axis -2 of ``xs`` with one ``tf.while_loop``.
+
+        With ``reverse`` the steps run from the last entry to the first (the
+        outputs keep the entries' order); ``unroll`` is ignored (JAX's option).
 
         ``step(carry, x_t)`` returns ``(carry, y_t)``; ``carry`` is a nested
         structure of tensors whose shapes do not change. With ``stream`` the
@@ -235,10 +248,14 @@ class TensorFlowNamespace:
         ``None``. The body is traced once: the graph does not grow with the
         length, which may be unknown (``None``) in graph mode.
         """
+        del unroll  # JAX's option; a tf.while_loop runs one step per iteration
         length = xs.shape[-2]
         if length == 0:
             # Nothing to loop over; the Python loop learns the stream's shape from a probe.
             return python_scan(step, init, xs, stream=stream, xp=xp)
+        if reverse and length is None:
+            msg = "a reversed TensorFlow scan needs a known length"
+            raise ValueError(msg)
         rank = xs.shape.rank
         time_major = tf.transpose(xs, perm=[rank - 2, *range(rank - 2), rank - 1])
         n = tf.shape(time_major)[0]
@@ -252,9 +269,10 @@ class TensorFlowNamespace:
         outputs = tf.TensorArray(xs.dtype, size=n + 1 if length is None else n) if stream else None
 
         def body(t: tf.Tensor, carry: Any, out: Any) -> tuple[tf.Tensor, Any, Any]:
-            carry, y = step(carry, inputs.read(t))
+            index = n - 1 - t if reverse else t
+            carry, y = step(carry, inputs.read(index))
             if stream:
-                out = out.write(t, y)
+                out = out.write(index, y)
             return t + 1, carry, out
 
         _, carry, outputs = tf.while_loop(
