@@ -287,24 +287,16 @@ def chunk_length(shape: tuple[Any, ...], depth: int, *, stream: bool, itemsize: 
     return max(1, budget // max(1, step_bytes(shape, depth, stream=stream, itemsize=itemsize)))
 
 
-def choose_method(
-    xp: Namespace,
-    path: Array,
-    depth: int,
-    *,
-    stream: bool,
-    for_gradient: bool = False,
-) -> str:
+def choose_method(xp: Namespace, path: Array, *, for_gradient: bool = False) -> str:
     """The method ``"auto"`` stands for (see the README's "Choosing a method").
 
-    ``chunked`` (which is ``parallel`` when the whole path fits in ``budget``),
+    ``chunked`` (which is ``parallel`` when the whole path fits in one chunk),
     except on JAX on the CPU for paths longer than :data:`_JAX_PARALLEL_MAX_LENGTH`
     when only the forward matters: XLA's cumulative sum on the CPU is slow for
     long axes, while its fused ``lax.scan`` body is fast, so there the sequential
     method's *forward* wins. With ``for_gradient`` (what the layers ask, as
     layers are trained) that exception is dropped.
     """
-    del depth, stream  # kept for callers: the choice no longer depends on them
     length = tuple(path.shape)[-2]
     if (
         not for_gradient
@@ -492,7 +484,7 @@ def signature(
         else check_int("memory_budget", memory_budget, minimum=1)
     )
     if chosen == "auto":
-        chosen = choose_method(xp, path, depth, stream=stream)
+        chosen = choose_method(xp, path)
     chosen = method_for_compiler(xp, chosen, path.shape[-2])
     kwargs = {
         "stream": stream,

@@ -485,7 +485,7 @@ def logsignature(
     bp = basepoint_array(basepoint, path, xp)
     init = initial_array(initial, path, depth, xp)
     if chosen == "auto":
-        chosen = choose_method(xp, path, depth, stream=stream)
+        chosen = choose_method(xp, path)
     if is_dask_array(path):
         sig = _api.signature(
             path,

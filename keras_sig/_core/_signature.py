@@ -175,27 +175,16 @@ def balanced_chunk(length: int, chunk: int) -> int:
 def _chunks(z: Array, chunk: int, *, xp: Namespace) -> Array:
     """``z`` ``(..., T, d)`` as ``(..., n, chunk * d)``: ``n = ceil(T / chunk)`` flat chunks.
 
-    The last chunk is padded with zero increments, whose exponential is the
-    identity, so padding changes no signature.
+    ``chunk`` comes from :func:`balanced_chunk`, so the last chunk lacks fewer
+    than ``n <= T`` steps; it is padded with zero increments, whose exponential
+    is the identity, so padding changes no signature.
     """
     length, channels = z.shape[-2], z.shape[-1]
     n = max(1, -(-length // chunk))
     pad = n * chunk - length
     if pad:
-        zeros = xp.zeros_like(z[..., :1, :])
-        z = xp.concat([z, *([zeros] * pad)] if pad <= 8 else [z, _repeat(zeros, pad, xp=xp)], axis=-2)
+        z = xp.concat([z, xp.zeros_like(z[..., :pad, :])], axis=-2)
     return xp.reshape(z, (*z.shape[:-2], n, chunk * channels))
-
-
-def _repeat(row: Array, count: int, *, xp: Namespace) -> Array:
-    """``row`` ``(..., 1, d)`` repeated ``count`` times along axis -2 (by doubling)."""
-    out, have = row, 1
-    while have * 2 <= count:
-        out = xp.concat([out, out], axis=-2)
-        have *= 2
-    if have < count:
-        out = xp.concat([out, out[..., : count - have, :]], axis=-2)
-    return out
 
 
 def _unchunk(flat: Array, channels: int, *, xp: Namespace) -> Array:

@@ -25,6 +25,7 @@ cotangent, vjp)``, or ``None`` where the framework has no autodiff.
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -97,22 +98,25 @@ def _torch_vjp(fn: Forward, x: Array) -> tuple[Array, Callable[[Array], Array]]:
     return y, pullback
 
 
-def _torch_function(forward: Forward, backward: Backward) -> type:
+@functools.cache
+def _torch_function() -> type:
+    """The one ``torch.autograd.Function``, built on first use (torch is imported lazily)."""
     torch = sys.modules["torch"]
 
     class LightSignature(torch.autograd.Function):  # type: ignore[name-defined]
-        """``z -> signature`` whose backward rebuilds prefixes instead of storing them."""
+        """``z -> forward(z)`` whose gradient is ``backward(z, forward(z), cotangent, vjp)``."""
 
         @staticmethod
-        def forward(ctx: Any, z: Array) -> Array:
+        def forward(ctx: Any, z: Array, forward: Forward, backward: Backward) -> Array:
             final = forward(z)
             ctx.save_for_backward(z, final)
+            ctx.backward_fn = backward
             return final
 
         @staticmethod
-        def backward(ctx: Any, cotangent: Array) -> Array:
+        def backward(ctx: Any, cotangent: Array) -> tuple[Array, None, None]:
             z, final = ctx.saved_tensors
-            return backward(z, final, cotangent, _torch_vjp)
+            return ctx.backward_fn(z, final, cotangent, _torch_vjp), None, None
 
     return LightSignature
 
@@ -121,7 +125,7 @@ def _torch_apply(forward: Forward, backward: Backward, z: Array) -> Array:
     torch = sys.modules["torch"]
     if not (torch.is_grad_enabled() and z.requires_grad):
         return forward(z)
-    return _torch_function(forward, backward).apply(z)  # type: ignore[attr-defined]
+    return _torch_function().apply(z, forward, backward)  # type: ignore[attr-defined]
 
 
 def _torch_wrap(forward: Forward, backward: Backward) -> Forward:

@@ -167,9 +167,7 @@ class _PathLayer(keras.layers.Layer):
         method = self.method
         if method == "auto":
             # A layer is trained: choose the method whose gradient is fastest.
-            method = choose_method(
-                array_namespace(inputs), inputs, self.depth, stream=self.stream, for_gradient=True
-            )
+            method = choose_method(array_namespace(inputs), inputs, for_gradient=True)
         return self._compute(inputs, method)
 
     # ---------------------------------------------------------------- config
