@@ -410,7 +410,7 @@ def signature(
         mode, with memory ``O(batch x length x channels**(depth-2))``
         (``channels**depth`` with ``stream``). ``"chunked"`` runs the parallel
         method on chunks of the time axis sized to ``memory_budget``, one chunk
-        at a time, and joins them by Chen's identity (a log-depth tree); with a
+        at a time, multiplying each into the result so far (Chen's identity); with a
         single chunk it is ``"parallel"``. ``"auto"`` picks as described in
         the README. Under ``torch.compile``, ``"sequential"`` on a path of more
         than 64 steps runs as ``"parallel"`` (same result): Dynamo would unroll

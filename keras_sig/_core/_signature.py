@@ -20,7 +20,6 @@ from typing import Any
 from keras_sig._core._algebra import (
     antipode,
     chen,
-    chen_tree,
     chen_vjp,
     concat_levels,
     exp_head,
@@ -204,26 +203,35 @@ def signature_chunked(
     """Levels of the signature by the parallel method on chunks of ``chunk`` increments.
 
     The backend's ``scan`` walks the chunks one at a time, so the parallel
-    method's intermediates never hold more than ``chunk`` steps. Without
-    ``stream`` each chunk's signature is kept (``(..., n, sigdim)``, small) and
-    they are multiplied by Chen's identity as a log-depth tree
-    (:func:`~keras_sig._core._algebra.chen_tree`). With ``stream`` the scan
-    carries the signature so far and multiplies each chunk's stream into it.
+    method's intermediates never hold more than ``chunk`` steps, and carries
+    the signature so far, into which each chunk's signature (or stream) is
+    multiplied by Chen's identity. Folding as the chunks are made keeps one
+    signature, where a tree over all of them would hold ``n`` (for a large
+    batch of short paths, more than the chunks' intermediates); it is the same
+    number of products, and the scan runs them one after another either way.
     """
     channels, length = z.shape[-1], z.shape[-2]
     chunk = balanced_chunk(length, chunk)
-    xs = _chunks(z, chunk, xp=xp)
+    zero = xp.zeros_like(xp.sum(z, axis=-2))
+    start = [zero]
+    for _ in range(1, depth):
+        start.append(outer(start[-1], zero, xp=xp))
 
     if not stream:
+        # The whole chunks are a reshaped view (no padded copy); the rest is one more chunk.
+        whole = length // chunk * chunk
 
-        def step(carry: Array, flat: Array) -> tuple[Array, Array]:
+        def step(carry: tuple[Array, ...], flat: Array) -> tuple[tuple[Array, ...], None]:
             levels = signature_parallel(_unchunk(flat, channels, xp=xp), depth, stream=False, xp=xp)
-            return carry, concat_levels(levels, xp=xp)
+            return chen(carry, levels, xp=xp), None
 
-        _, sigs = scan(step, xp.zeros_like(xs[..., 0, :1]), xs, stream=True, xp=xp, unroll=False)
-        assert sigs is not None
-        sigs = xp.reshape(sigs, (*xs.shape[:-1], sigs.shape[-1]))  # a graph loop may lose n
-        return chen_tree(split_levels(sigs, channels, depth), xp=xp)
+        xs = xp.reshape(z[..., :whole, :], (*z.shape[:-2], whole // chunk, chunk * channels))
+        final, _ = scan(step, tuple(start), xs, stream=False, xp=xp, unroll=False)
+        if whole < length:
+            final = chen(final, signature_parallel(z[..., whole:, :], depth, stream=False, xp=xp), xp=xp)
+        return tuple(final)
+
+    xs = _chunks(z, chunk, xp=xp)
 
     def stream_step(carry: tuple[Array, ...], flat: Array) -> tuple[tuple[Array, ...], Array]:
         levels = signature_parallel(_unchunk(flat, channels, xp=xp), depth, stream=True, xp=xp)
@@ -231,10 +239,6 @@ def signature_chunked(
         out = concat_levels(levels, xp=xp)
         return tuple(level[..., -1, :] for level in levels), xp.reshape(out, (*out.shape[:-2], -1))
 
-    zero = xp.zeros_like(xp.sum(z, axis=-2))
-    start = [zero]
-    for _ in range(1, depth):
-        start.append(outer(start[-1], zero, xp=xp))
     _, ys = scan(stream_step, tuple(start), xs, stream=True, xp=xp, unroll=False)
     assert ys is not None
     ys = xp.reshape(ys, (*xs.shape[:-2], xs.shape[-2] * chunk, ys.shape[-1] // chunk))
