@@ -148,20 +148,20 @@ def python_scan(
     del unroll  # a Python loop has nothing to unroll
     length = xs.shape[-2]
     carry = init
-    ys = []
+    ys = None
     for t in reversed(range(length)) if reverse else range(length):
         carry, y = step(carry, xs[..., t, :])
         if stream:
-            ys.append(y)
-    if reverse:
-        ys.reverse()
+            if ys is None:  # written in place: a list and its stacked copy would hold the output twice
+                ys = xp.empty((*y.shape[:-1], length, y.shape[-1]), dtype=y.dtype, device=device_of(y, xp))
+            ys[..., t, :] = y
     if not stream:
         return carry, None
-    if not ys:
+    if ys is None:
         # No step ran: learn the output's trailing size from one step on a zero increment.
         _, probe = step(init, xp.zeros_like(xp.sum(xs, axis=-2)))
         return carry, probe[..., None, :][..., :0, :]
-    return carry, xp.stack(ys, axis=-2)
+    return carry, ys
 
 
 # Steps per iteration of the compiled JAX loop: amortises the loop's per-iteration
