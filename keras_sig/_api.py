@@ -43,10 +43,10 @@ DEFAULT_MEMORY_BUDGET = 64 * 2**20
 _CPU_EAGER_CHUNK = 512
 
 # How many bytes of intermediates a plain-autodiff gradient of the parallel method
-# needs per byte of the forward's estimate (:func:`step_bytes`): PyTorch saves
-# about half that estimate for the backward, whose own temporaries are of the
-# forward's size.
-_GRADIENT_MEMORY_FACTOR = 2
+# needs per byte of the forward's estimate (:func:`step_bytes`), rounded up from
+# measured peaks: PyTorch 0.7x at (32, 1000, 5, depth 4) and 1.4x at
+# (128, 100, 5, depth 4) (RSS); XLA's temporaries 0.4x at (32, 1000, 5, depth 4).
+_GRADIENT_MEMORY_FACTOR = 1.5
 # On JAX, ``method="auto"`` uses the parallel method only up to this length.
 _JAX_PARALLEL_MAX_LENGTH = 256
 
@@ -538,7 +538,7 @@ def _chunking(
     shape = tuple(path.shape)
     itemsize = int(getattr(path.dtype, "itemsize", 0) or getattr(path.dtype, "size", 8))
     chunk = chunk_length(shape, depth, stream=stream, itemsize=itemsize, budget=budget)
-    grad_chunk = max(1, chunk // _GRADIENT_MEMORY_FACTOR)
+    grad_chunk = max(1, int(chunk / _GRADIENT_MEMORY_FACTOR))
     if _eager_on_cpu(path, xp):
         chunk = min(chunk, _CPU_EAGER_CHUNK)
     length = shape[-2]

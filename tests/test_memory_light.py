@@ -10,6 +10,8 @@ backward does not grow with the length beyond the path itself.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -33,7 +35,8 @@ OPTION_SETS = {
 
 def _budget_for(chunk: int, shape: tuple[int, ...], depth: int, itemsize: int = 8) -> int:
     """A memory budget whose backward chunks are ``chunk`` steps long."""
-    return chunk * _GRADIENT_MEMORY_FACTOR * step_bytes(shape, depth, stream=False, itemsize=itemsize)
+    per_step = step_bytes(shape, depth, stream=False, itemsize=itemsize)
+    return math.ceil(chunk * _GRADIENT_MEMORY_FACTOR) * per_step
 
 
 def _options(name, rng, batch, channels, depth):
