@@ -246,7 +246,7 @@ def signature_chunked(
 
 
 def light_backward(
-    z: Array,
+    points: Array,
     final: Array,
     cotangent: Array,
     depth: int,
@@ -256,41 +256,68 @@ def light_backward(
     scan: Callable[..., tuple[Any, Array | None]],
     vjp: Callable[[Callable[[Array], Array], Array], tuple[Array, Callable[[Array], Array]]],
 ) -> Array:
-    """The cotangent of the increments ``z`` for ``z -> signature(z)`` (flat, ``stream=False``).
+    """The cotangent of ``points`` ``(..., M, d)`` for ``points -> signature`` (flat, ``stream=False``).
 
-    Memory does not grow with the length: no prefix signature is stored.
-    Walking the chunks from the last to the first, the signature ``P`` before
-    a chunk is rebuilt from the one after it, ``S``, by Chen's identity with the
-    chunk's inverse signature, ``P = S ⊗ C^{-1}`` (``C^{-1}`` is the antipode
-    of ``C``, the product of the increments' inverse exponentials). With ``g``
-    the cotangent of ``S = P ⊗ C``, the cotangents of ``P`` and ``C`` are the
-    transposed products of :func:`~keras_sig._core._algebra.chen_vjp`; the
-    chunk's increments get theirs from ``vjp`` (the framework's pullback of
-    the parallel method on one chunk), and ``P``'s becomes the next ``g``.
+    Memory does not grow with the length beyond the input and its cotangent:
+    no prefix signature and no increment is stored. Walking the chunks of
+    ``chunk`` increments from the last to the first, the signature ``P``
+    before a chunk is rebuilt from the one after it, ``S``, by Chen's identity
+    with the chunk's inverse signature, ``P = S ⊗ C^{-1}`` (``C^{-1}`` is the
+    antipode of ``C``, the product of the increments' inverse exponentials).
+    With ``g`` the cotangent of ``S = P ⊗ C``, the cotangents of ``P`` and
+    ``C`` are the transposed products of
+    :func:`~keras_sig._core._algebra.chen_vjp`; the chunk's points get theirs
+    from ``vjp`` (the framework's pullback of the parallel method on the
+    chunk's increments), and ``P``'s becomes the next ``g``.
+
+    Chunk ``i`` is the ``chunk`` points ending its increments (a reshaped view
+    of ``points[..., 1:, :]``); the point it starts from ends the chunk before,
+    so its value is picked from every ``chunk``-th point and its cotangent is
+    carried into that earlier chunk, which the walk reaches next.
 
     ``vjp(fn, x)`` returns ``(fn(x), pullback)`` as :func:`jax.vjp` does.
     """
-    channels, length = z.shape[-1], z.shape[-2]
-    chunk = balanced_chunk(length, chunk)
-    xs = _chunks(z, chunk, xp=xp)
+    channels, steps = points.shape[-1], points.shape[-2] - 1
+    # Chunks that tile the steps exactly need no padded copy of the points.
+    exact = [c for c in range(chunk, (chunk - 1) // 2, -1) if steps % c == 0]
+    chunk = exact[0] if exact else balanced_chunk(steps, chunk)
+    n = -(-steps // chunk)
+    ends = points[..., 1:, :]
+    if n * chunk > steps:  # pad with copies of the last point: zero increments
+        last = points[..., -1:, :]
+        pad = xp.broadcast_to(last, (*last.shape[:-2], n * chunk - steps, channels))
+        ends = xp.concat([ends, pad], axis=-2)
+    xs = xp.reshape(ends, (*ends.shape[:-2], n, chunk * channels))
+    starts = points[..., :steps:chunk, :]  # (..., n, d): where each chunk starts
 
-    def chunk_signature(flat: Array) -> Array:
-        levels = signature_parallel(_unchunk(flat, channels, xp=xp), depth, stream=False, xp=xp)
-        return concat_levels(levels, xp=xp)
+    def chunk_signature(pts: Array) -> Array:
+        z = pts[..., 1:, :] - pts[..., :-1, :]
+        return concat_levels(signature_parallel(z, depth, stream=False, xp=xp), xp=xp)
 
-    def step(carry: tuple[Array, Array], flat: Array) -> tuple[tuple[Array, Array], Array]:
-        after, g = carry
-        c, pullback = vjp(chunk_signature, flat)
+    def step(carry: tuple[Array, Array, Array, Array], flat: Array) -> tuple[tuple[Array, ...], Array]:
+        after, g, g_end, index = carry
+        start = xp.take(starts, index, axis=-2)
+        pts = xp.concat([start, _unchunk(flat, channels, xp=xp)], axis=-2)
+        c, pullback = vjp(chunk_signature, pts)
         c_levels = split_levels(c, channels, depth)
         before = chen(split_levels(after, channels, depth), antipode(c_levels, channels, xp=xp), xp=xp)
         g_before, g_chunk = chen_vjp(before, c_levels, split_levels(g, channels, depth), xp=xp)
-        carry = (concat_levels(before, xp=xp), concat_levels(g_before, xp=xp))
-        return carry, pullback(concat_levels(g_chunk, xp=xp))
+        g_pts = pullback(concat_levels(g_chunk, xp=xp))
+        # The chunk's own points, the last one also ending the chunk after it.
+        own = xp.concat([g_pts[..., 1:-1, :], g_pts[..., -1:, :] + g_end], axis=-2)
+        carry = (concat_levels(before, xp=xp), concat_levels(g_before, xp=xp), g_pts[..., :1, :], index - 1)
+        return carry, xp.reshape(own, (*own.shape[:-2], chunk * channels))
 
-    _, grads = scan(step, (final, cotangent), xs, stream=True, xp=xp, reverse=True, unroll=False)
+    index = xp.asarray([n - 1])
+    init = (final, cotangent, xp.zeros_like(points[..., :1, :]), index)
+    (_, _, g_first, _), grads = scan(step, init, xs, stream=True, xp=xp, reverse=True, unroll=False)
     assert grads is not None
-    grads = xp.reshape(grads, (*xs.shape[:-2], xs.shape[-2] * chunk, channels))
-    return grads[..., :length, :]
+    grads = xp.reshape(grads, (*xs.shape[:-2], n * chunk, channels))
+    if n * chunk == steps:
+        return xp.concat([g_first, grads], axis=-2)
+    # The padding repeats the last point: its cotangents are the last point's too.
+    last = xp.sum(grads[..., steps - 1 :, :], axis=-2, keepdims=True)
+    return xp.concat([g_first, grads[..., : steps - 1, :], last], axis=-2)
 
 
 def signature(
@@ -319,7 +346,6 @@ def signature(
     ``grad_chunk`` increments.
     """
     channels = path.shape[-1]
-    z = increments(path, basepoint, xp=xp)
 
     def forward(z: Array) -> tuple[Array, ...]:
         if method == "sequential":
@@ -330,14 +356,21 @@ def signature(
         return signature_parallel(z, depth, stream=stream, xp=xp)
 
     if light is not None and not stream and grad_chunk is not None:
+        # The custom gradient takes the points, not the increments: it saves only
+        # its input, and returns the points' cotangent chunk by chunk.
+        points = path if basepoint is None else xp.concat([basepoint[..., None, :], path], axis=-2)
 
-        def backward(z: Array, final: Array, cotangent: Array, vjp: Callable[..., Any]) -> Array:
-            return light_backward(z, final, cotangent, depth, chunk=grad_chunk, xp=xp, scan=scan, vjp=vjp)
+        def backward(points: Array, final: Array, cotangent: Array, vjp: Callable[..., Any]) -> Array:
+            return light_backward(
+                points, final, cotangent, depth, chunk=grad_chunk, xp=xp, scan=scan, vjp=vjp
+            )
 
-        flat = light(lambda z: concat_levels(forward(z), xp=xp), backward)(z)
-        levels = split_levels(flat, channels, depth)
+        def forward_points(points: Array) -> Array:
+            return concat_levels(forward(increments(points, None, xp=xp)), xp=xp)
+
+        levels = split_levels(light(forward_points, backward)(points), channels, depth)
     else:
-        levels = forward(z)
+        levels = forward(increments(path, basepoint, xp=xp))
     if inverse:
         levels = antipode(levels, channels, xp=xp)
     if initial is not None:

@@ -8,8 +8,8 @@ function ``wrap(forward, backward)`` that turns ``forward: z -> signature`` into
 a function with the same values whose gradient is ``backward(z, signature,
 cotangent, vjp)``, or ``None`` where the framework has no autodiff.
 
-* JAX: :func:`jax.custom_vjp`. The residuals are the increments and the final
-  signature. The backward is made of JAX operations, so it can be
+* JAX: :func:`jax.custom_vjp`. The residuals are the input (the path's points)
+  and the final signature. The backward is made of JAX operations, so it can be
   differentiated again in reverse mode (``jax.grad`` of a gradient, and
   Hessian-vector products written as ``jax.grad`` of ``vdot(grad, v)``);
   forward mode (``jax.jvp``, ``jax.jacfwd``, ``jax.hessian``) of a
