@@ -245,6 +245,21 @@ def signature_chunked(
     return split_levels(ys[..., :length, :], channels, depth)
 
 
+def _tiling_chunk(steps: int, chunk: int) -> int:
+    """A chunk length of at most ``chunk`` for ``steps`` increments.
+
+    A divisor of ``steps`` of at least ``chunk / 2`` if there is one (whole
+    chunks need no padded copy), else :func:`balanced_chunk`.
+    """
+    best = 0
+    i = 1
+    while i * i <= steps:
+        if steps % i == 0:
+            best = max([best] + [c for c in (i, steps // i) if c <= chunk])
+        i += 1
+    return best if 2 * best >= chunk else balanced_chunk(steps, chunk)
+
+
 def light_backward(
     points: Array,
     final: Array,
@@ -278,9 +293,7 @@ def light_backward(
     ``vjp(fn, x)`` returns ``(fn(x), pullback)`` as :func:`jax.vjp` does.
     """
     channels, steps = points.shape[-1], points.shape[-2] - 1
-    # Chunks that tile the steps exactly need no padded copy of the points.
-    exact = [c for c in range(chunk, (chunk - 1) // 2, -1) if steps % c == 0]
-    chunk = exact[0] if exact else balanced_chunk(steps, chunk)
+    chunk = _tiling_chunk(steps, chunk)
     n = -(-steps // chunk)
     ends = points[..., 1:, :]
     if n * chunk > steps:  # pad with copies of the last point: zero increments
@@ -341,7 +354,7 @@ def signature(
     ``basepoint`` and ``initial`` are arrays or ``None`` (``initial`` without its
     scalar term); ``method`` is ``"sequential"``, ``"parallel"`` or ``"chunked"``
     (``chunk`` increments at a time). ``light(forward, backward)``, where given
-    (with ``stream=False``), wraps ``z -> signature`` in the framework's custom
+    (with ``stream=False``), wraps ``points -> signature`` in the framework's custom
     gradient whose backward is :func:`light_backward` on chunks of
     ``grad_chunk`` increments.
     """

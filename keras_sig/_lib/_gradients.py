@@ -4,8 +4,8 @@ The backward pass itself is written once, in the array-API core
 (:func:`keras_sig._core._signature.light_backward`); what differs between
 frameworks is only how a custom gradient is declared and how the pullback of
 one chunk is taken. :func:`light_gradient_for` returns, for a namespace, a
-function ``wrap(forward, backward)`` that turns ``forward: z -> signature`` into
-a function with the same values whose gradient is ``backward(z, signature,
+function ``wrap(forward, backward)`` that turns ``forward: x -> signature`` into
+a function with the same values whose gradient is ``backward(x, signature,
 cotangent, vjp)``, or ``None`` where the framework has no autodiff.
 
 * JAX: :func:`jax.custom_vjp`. The residuals are the input (the path's points)
