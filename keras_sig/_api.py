@@ -456,7 +456,10 @@ def signature(
     (``jax.grad`` of a gradient), TensorFlow nested tapes. JAX forward-mode
     (``jax.jvp``, ``jax.hessian``) of it is refused by JAX; use
     ``stream=True`` and take the last entry, or a reverse-mode
-    Hessian-vector product, there.
+    Hessian-vector product, there. On PyTorch the same custom gradient is
+    used when the whole path fits, with a hand-written VJP of the whole path
+    (faster than eager autograd); ``torch.compile`` traces it, and
+    ``torch.func`` transforms and forward-mode AD get plain autodiff.
 
     Examples
     --------
@@ -532,8 +535,10 @@ def _chunking(
     needs :data:`_GRADIENT_MEMORY_FACTOR` times the forward's memory, so its
     chunks are that much shorter. When the whole path fits in one such chunk,
     plain autodiff of the whole path stays within the budget and is faster (no
-    recomputation), so there is no memory-light wrapper; nor is there without
-    a known length or where the framework has no autodiff.
+    recomputation), so there is no memory-light wrapper (on PyTorch, whose
+    eager autograd of the parallel method is several times its forward, the
+    wrapper's backward is then the hand-written VJP of the whole path); nor is
+    there without a known length or where the framework has no autodiff.
     """
     shape = tuple(path.shape)
     itemsize = int(getattr(path.dtype, "itemsize", 0) or getattr(path.dtype, "size", 8))
@@ -544,5 +549,7 @@ def _chunking(
     length = shape[-2]
     steps = None if length is None else length - 1 + int(basepoint)  # the number of increments
     fits = steps is not None and grad_chunk >= steps
-    light = None if stream or steps is None or fits else light_gradient_for(xp)
-    return {"chunk": chunk, "grad_chunk": grad_chunk if light is not None else None, "light": light}
+    # PyTorch's autograd of the whole path is slower than the hand-written VJP.
+    whole = fits and is_torch_namespace(xp)
+    light = None if stream or steps is None or (fits and not whole) else light_gradient_for(xp)
+    return {"chunk": chunk, "grad_chunk": None if fits else grad_chunk, "light": light}

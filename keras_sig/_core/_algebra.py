@@ -21,10 +21,12 @@ __all__ = [
     "exp_head",
     "flatten",
     "horner_chain",
+    "horner_heads",
     "level_sizes",
     "lift",
     "mult_exp",
     "outer",
+    "outer_vjp",
     "scale_increment",
     "split_levels",
 ]
@@ -51,6 +53,18 @@ def outer(a: Array, b: Array, *, xp: Namespace, time_last: bool = False) -> Arra
     return xp.reshape(prod, (*prod.shape[:-2], a.shape[-1] * b.shape[-1]))
 
 
+def outer_vjp(g: Array, a: Array, b: Array, *, xp: Namespace) -> tuple[Array, Array]:
+    """The cotangents of ``a`` ``(..., m, T)`` and ``b`` ``(..., n, T)`` for ``outer(a, b, time_last=True)``.
+
+    ``g`` is ``(..., m*n, T)``. Each is a product with the other operand summed
+    over that operand's axis, an elementwise reduction (time is a batch axis of
+    the contraction, so it is not a matrix product).
+    """
+    m, n = a.shape[-2], b.shape[-2]
+    cube = xp.reshape(g, (*g.shape[:-2], m, n, g.shape[-1]))
+    return xp.sum(cube * b[..., None, :, :], axis=-2), xp.sum(cube * a[..., :, None, :], axis=-3)
+
+
 def horner_chain(
     levels: Sequence[Array],
     scaled: Sequence[Array],
@@ -66,10 +80,23 @@ def horner_chain(
     ``levels`` holds at least ``A_1, ..., A_stop``; ``scaled[j]`` is ``z / j``.
     ``time_last`` as in :func:`outer`.
     """
-    head = levels[0] + scaled[k]
+    return horner_heads(levels, scaled, k, stop, xp=xp, time_last=time_last)[-1]
+
+
+def horner_heads(
+    levels: Sequence[Array],
+    scaled: Sequence[Array],
+    k: int,
+    stop: int,
+    *,
+    xp: Namespace,
+    time_last: bool = False,
+) -> list[Array]:
+    """Every step of :func:`horner_chain`: ``[head_1, ..., head_stop]`` (what its VJP needs)."""
+    heads = [levels[0] + scaled[k]]
     for i in range(2, stop + 1):
-        head = levels[i - 1] + outer(head, scaled[k - i + 1], xp=xp, time_last=time_last)
-    return head
+        heads.append(levels[i - 1] + outer(heads[-1], scaled[k - i + 1], xp=xp, time_last=time_last))
+    return heads
 
 
 def exp_head(

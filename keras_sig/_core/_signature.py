@@ -25,10 +25,12 @@ from keras_sig._core._algebra import (
     exp_head,
     flatten,
     horner_chain,
+    horner_heads,
     level_sizes,
     lift,
     mult_exp,
     outer,
+    outer_vjp,
     scale_increment,
     split_levels,
 )
@@ -37,6 +39,8 @@ from keras_sig._lib._typing import Array, Namespace
 __all__ = [
     "increments",
     "light_backward",
+    "parallel_vjp",
+    "points_cotangent",
     "signature",
     "signature_chunked",
     "signature_parallel",
@@ -161,6 +165,110 @@ def signature_parallel(z: Array, depth: int, *, stream: bool, xp: Namespace) -> 
     return tuple(out)
 
 
+def _parallel_tape(
+    zt: Array, scaled: list[Array], depth: int, *, xp: Namespace
+) -> tuple[list[Array], dict[int, list[Array]]]:
+    """What :func:`parallel_vjp` walks back (``depth >= 2``, time-last ``zt``).
+
+    The exclusive prefix levels ``1..N-2`` and, for the levels ``k`` that are
+    cumulative sums (``2..N-2``) and for the two contracted ones (``N-1``,
+    ``N``), every step of their Horner chains (``[1]`` for ``N = 2``).
+    """
+    prefix: list[Array] = []
+    chains: dict[int, list[Array]] = {}
+    for k in range(1, depth - 1):
+        inc = zt
+        if k > 1:
+            chains[k] = horner_heads(prefix, scaled, k, k - 1, xp=xp, time_last=True)
+            inc = outer(chains[k][-1], zt, xp=xp, time_last=True)
+        prefix.append(xp.cumulative_sum(inc, axis=-1, include_initial=True)[..., :-1])
+    one = xp.ones_like(zt[..., :1, :])
+    for k in (depth - 1, depth):
+        chains[k] = horner_heads(prefix, scaled, k, depth - 2, xp=xp, time_last=True) if depth > 2 else [one]
+    return prefix, chains
+
+
+def parallel_vjp(z: Array, depth: int, cotangent: Array, *, xp: Namespace) -> Array:
+    """The cotangent of ``z`` ``(..., T, d)`` for ``z ->`` the flat signature (``stream=False``).
+
+    The hand-written transpose of :func:`signature_parallel`: it recomputes the
+    forward's intermediates (:func:`_parallel_tape`) and walks them back.
+    Matrix products transpose to matrix products, a cumulative sum over time
+    to a reversed one, and each outer product to two reductions
+    (:func:`~keras_sig._core._algebra.outer_vjp`). It is made of the same
+    array operations as the forward, so it is differentiable again (double
+    backward), needs no framework autodiff, and lays out its operands for fast
+    batched matrix products, which PyTorch's autograd does not.
+    """
+    channels, steps = z.shape[-1], z.shape[-2]
+    # A copy with a dense layout: a broadcast cotangent (as from ``y.sum()``) sends
+    # PyTorch's CPU batched matrix product down a per-matrix path, several times slower.
+    g_levels = split_levels(cotangent * 1, channels, depth)
+    if steps == 0:
+        return xp.zeros_like(z)
+    zt = _time_last(z, xp=xp)
+    if depth == 1:
+        return xp.matrix_transpose(g_levels[0][..., None] + xp.zeros_like(zt))
+    scaled = scale_increment(zt, depth)
+    prefix, chains = _parallel_tape(zt, scaled, depth, xp=xp)
+    h1, h2 = chains[depth - 1][-1], chains[depth][-1] / 2
+    suffix = xp.sum(zt, axis=-1, keepdims=True) - xp.cumulative_sum(zt, axis=-1)
+    # The two contracted levels (see signature_parallel).
+    lead, width = zt.shape[:-2], channels ** (depth - 2)
+    g_top = xp.reshape(g_levels[-1], (*lead, width, channels * channels))
+    g_next = xp.reshape(g_levels[-2], (*lead, width, channels))
+    g_heads = {
+        depth - 1: xp.matmul(g_top, outer(zt, suffix, xp=xp, time_last=True)) + xp.matmul(g_next, zt),
+        depth: xp.matmul(g_top, outer(zt, zt, xp=xp, time_last=True)) / 2,
+    }
+    g_top_t = xp.matrix_transpose(g_top)
+    gz = xp.matmul(xp.matrix_transpose(g_next), h1)
+    ga, g_suffix = outer_vjp(xp.matmul(g_top_t, h1), zt, suffix, xp=xp)
+    gz = gz + ga + xp.cumulative_sum(g_suffix, axis=-1) - g_suffix  # suffix_t sums z_s, s > t
+    ga, gb = outer_vjp(xp.matmul(g_top_t, h2), zt, zt, xp=xp)
+    gz = gz + ga + gb
+    # The Horner chains, from the highest level down, and the prefix levels' sums.
+    g_prefix: list[Array] = [xp.zeros_like(e) for e in prefix]
+    g_scaled: list[Array | None] = [None] * (depth + 1)
+    for k in range(depth, 1, -1):
+        chain = chains[k]
+        if k <= depth - 2:
+            # E_k[t] sums inc[s] over s < t, and the level's total sums them all;
+            # inc = head ⊗ z.
+            g_e = g_prefix[k - 1]
+            g_inc = g_levels[k - 1][..., None] + xp.sum(g_e, axis=-1, keepdims=True)
+            g_heads[k], gb = outer_vjp(g_inc - xp.cumulative_sum(g_e, axis=-1), chain[-1], zt, xp=xp)
+            gz = gz + gb
+        if depth == 2:
+            break
+        g = g_heads[k]
+        for i in range(len(chain), 1, -1):  # head_i = A_i + head_{i-1} ⊗ z/(k-i+1)
+            g_prefix[i - 1] = g_prefix[i - 1] + g
+            g, gb = outer_vjp(g, chain[i - 2], scaled[k - i + 1], xp=xp)
+            g_scaled[k - i + 1] = gb if g_scaled[k - i + 1] is None else g_scaled[k - i + 1] + gb
+        g_prefix[0] = g_prefix[0] + g  # head_1 = A_1 + z/k
+        g_scaled[k] = g if g_scaled[k] is None else g_scaled[k] + g
+    if depth > 2:  # E_1 sums z over s < t, and level 1 is the total
+        g_e = g_prefix[0]
+        gz = (
+            gz
+            + g_levels[0][..., None]
+            + xp.sum(g_e, axis=-1, keepdims=True)
+            - xp.cumulative_sum(g_e, axis=-1)
+        )
+    for j in range(2, depth + 1):
+        g_j = g_scaled[j]
+        if g_j is not None:
+            gz = gz + g_j / j
+    return xp.matrix_transpose(gz)
+
+
+def points_cotangent(gz: Array, *, xp: Namespace) -> Array:
+    """The cotangent of the points ``(..., T+1, d)`` given that of their increments ``(..., T, d)``."""
+    zero = xp.zeros_like(xp.sum(gz, axis=-2, keepdims=True))  # (..., 1, d) even for T = 0
+    return xp.concat([zero, gz], axis=-2) - xp.concat([gz, zero], axis=-2)
+
+
 def balanced_chunk(length: int, chunk: int) -> int:
     """The chunk length for ``length`` steps in as few chunks of at most ``chunk`` as possible, evened out.
 
@@ -269,7 +377,6 @@ def light_backward(
     chunk: int,
     xp: Namespace,
     scan: Callable[..., tuple[Any, Array | None]],
-    vjp: Callable[[Callable[[Array], Array], Array], tuple[Array, Callable[[Array], Array]]],
 ) -> Array:
     """The cotangent of ``points`` ``(..., M, d)`` for ``points -> signature`` (flat, ``stream=False``).
 
@@ -282,15 +389,14 @@ def light_backward(
     With ``g`` the cotangent of ``S = P ⊗ C``, the cotangents of ``P`` and
     ``C`` are the transposed products of
     :func:`~keras_sig._core._algebra.chen_vjp`; the chunk's points get theirs
-    from ``vjp`` (the framework's pullback of the parallel method on the
-    chunk's increments), and ``P``'s becomes the next ``g``.
+    from :func:`parallel_vjp`, and ``P``'s becomes the next ``g``. No framework
+    autodiff is taken, so the backward is plain array operations (traceable,
+    and differentiable again).
 
     Chunk ``i`` is the ``chunk`` points ending its increments (a reshaped view
     of ``points[..., 1:, :]``); the point it starts from ends the chunk before,
     so its value is picked from every ``chunk``-th point and its cotangent is
     carried into that earlier chunk, which the walk reaches next.
-
-    ``vjp(fn, x)`` returns ``(fn(x), pullback)`` as :func:`jax.vjp` does.
     """
     channels, steps = points.shape[-1], points.shape[-2] - 1
     chunk = _tiling_chunk(steps, chunk)
@@ -303,19 +409,15 @@ def light_backward(
     xs = xp.reshape(ends, (*ends.shape[:-2], n, chunk * channels))
     starts = points[..., :steps:chunk, :]  # (..., n, d): where each chunk starts
 
-    def chunk_signature(pts: Array) -> Array:
-        z = pts[..., 1:, :] - pts[..., :-1, :]
-        return concat_levels(signature_parallel(z, depth, stream=False, xp=xp), xp=xp)
-
     def step(carry: tuple[Array, Array, Array, Array], flat: Array) -> tuple[tuple[Array, ...], Array]:
         after, g, g_end, index = carry
         start = xp.take(starts, index, axis=-2)
         pts = xp.concat([start, _unchunk(flat, channels, xp=xp)], axis=-2)
-        c, pullback = vjp(chunk_signature, pts)
-        c_levels = split_levels(c, channels, depth)
+        z = pts[..., 1:, :] - pts[..., :-1, :]
+        c_levels = signature_parallel(z, depth, stream=False, xp=xp)
         before = chen(split_levels(after, channels, depth), antipode(c_levels, channels, xp=xp), xp=xp)
         g_before, g_chunk = chen_vjp(before, c_levels, split_levels(g, channels, depth), xp=xp)
-        g_pts = pullback(concat_levels(g_chunk, xp=xp))
+        g_pts = points_cotangent(parallel_vjp(z, depth, concat_levels(g_chunk, xp=xp), xp=xp), xp=xp)
         # The chunk's own points, the last one also ending the chunk after it.
         own = xp.concat([g_pts[..., 1:-1, :], g_pts[..., -1:, :] + g_end], axis=-2)
         carry = (concat_levels(before, xp=xp), concat_levels(g_before, xp=xp), g_pts[..., :1, :], index - 1)
@@ -356,7 +458,8 @@ def signature(
     (``chunk`` increments at a time). ``light(forward, backward)``, where given
     (with ``stream=False``), wraps ``points -> signature`` in the framework's custom
     gradient whose backward is :func:`light_backward` on chunks of
-    ``grad_chunk`` increments.
+    ``grad_chunk`` increments, or :func:`parallel_vjp` of the whole path if
+    ``grad_chunk`` is ``None``.
     """
     channels = path.shape[-1]
 
@@ -368,15 +471,16 @@ def signature(
             return signature_chunked(z, depth, chunk=chunk, stream=stream, xp=xp, scan=scan)
         return signature_parallel(z, depth, stream=stream, xp=xp)
 
-    if light is not None and not stream and grad_chunk is not None:
+    if light is not None and not stream:
         # The custom gradient takes the points, not the increments: it saves only
-        # its input, and returns the points' cotangent chunk by chunk.
+        # its input, and returns the points' cotangent (chunk by chunk).
         points = path if basepoint is None else xp.concat([basepoint[..., None, :], path], axis=-2)
 
-        def backward(points: Array, final: Array, cotangent: Array, vjp: Callable[..., Any]) -> Array:
-            return light_backward(
-                points, final, cotangent, depth, chunk=grad_chunk, xp=xp, scan=scan, vjp=vjp
-            )
+        def backward(points: Array, final: Array, cotangent: Array) -> Array:
+            if grad_chunk is None:
+                z = increments(points, None, xp=xp)
+                return points_cotangent(parallel_vjp(z, depth, cotangent, xp=xp), xp=xp)
+            return light_backward(points, final, cotangent, depth, chunk=grad_chunk, xp=xp, scan=scan)
 
         def forward_points(points: Array) -> Array:
             return concat_levels(forward(increments(points, None, xp=xp)), xp=xp)

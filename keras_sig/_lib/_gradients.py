@@ -1,12 +1,14 @@
-r"""Memory-light gradients: one custom-gradient wrapper per framework.
+r"""Custom gradients: one wrapper per framework.
 
-The backward pass itself is written once, in the array-API core
-(:func:`keras_sig._core._signature.light_backward`); what differs between
-frameworks is only how a custom gradient is declared and how the pullback of
-one chunk is taken. :func:`light_gradient_for` returns, for a namespace, a
-function ``wrap(forward, backward)`` that turns ``forward: x -> signature`` into
-a function with the same values whose gradient is ``backward(x, signature,
-cotangent, vjp)``, or ``None`` where the framework has no autodiff.
+The backward pass itself is written once, in the array-API core (the
+memory-light :func:`keras_sig._core._signature.light_backward`, or the
+hand-written :func:`~keras_sig._core._signature.parallel_vjp` of the whole
+path); it takes no framework autodiff, only array operations. What differs
+between frameworks is only how a custom gradient is declared.
+:func:`light_gradient_for` returns, for a namespace, a function
+``wrap(forward, backward)`` that turns ``forward: x -> signature`` into a
+function with the same values whose gradient is ``backward(x, signature,
+cotangent)``, or ``None`` where the framework has no autodiff.
 
 * JAX: :func:`jax.custom_vjp`. The residuals are the input (the path's points)
   and the final signature. The backward is made of JAX operations, so it can be
@@ -14,18 +16,18 @@ cotangent, vjp)``, or ``None`` where the framework has no autodiff.
   Hessian-vector products written as ``jax.grad`` of ``vdot(grad, v)``);
   forward mode (``jax.jvp``, ``jax.jacfwd``, ``jax.hessian``) of a
   ``custom_vjp`` function is refused by JAX itself.
-* PyTorch: a :class:`torch.autograd.Function`. With ``create_graph=True`` the
-  backward records its own graph, so double backward (``gradgradcheck``,
-  Hessian-vector products) works. Inside ``torch.compile`` the Function is
-  not used (Dynamo cannot trace a backward that takes pullbacks): compiled
-  code gets plain autodiff, with the same values.
+* PyTorch: a :class:`torch.autograd.Function`. The backward recomputes from
+  the saved input with differentiable operations, so double backward
+  (``create_graph=True``, ``gradgradcheck``, Hessian-vector products) works.
+  ``torch.compile`` traces it (forward and backward). Under ``torch.func``
+  transforms and forward-mode AD (dual tensors), which the Function does not
+  define, the gradient is plain autodiff, with the same values.
 * TensorFlow: :func:`tf.custom_gradient`; nested ``GradientTape``\\ s give
   second derivatives.
 """
 
 from __future__ import annotations
 
-import functools
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -36,7 +38,7 @@ from keras_sig._lib._typing import Array, Namespace
 __all__ = ["light_gradient_for"]
 
 Forward = Callable[[Array], Array]
-Backward = Callable[[Array, Array, Array, Callable[..., Any]], Array]
+Backward = Callable[[Array, Array, Array], Array]
 Wrap = Callable[[Forward, Backward], Forward]
 
 
@@ -54,13 +56,6 @@ def light_gradient_for(xp: Namespace) -> Wrap | None:
 # --------------------------------------------------------------------------- JAX
 
 
-def _jax_vjp(fn: Forward, x: Array) -> tuple[Array, Callable[[Array], Array]]:
-    import jax
-
-    y, pullback = jax.vjp(fn, x)
-    return y, lambda g: pullback(g)[0]
-
-
 def _jax_wrap(forward: Forward, backward: Backward) -> Forward:
     import jax
 
@@ -74,7 +69,7 @@ def _jax_wrap(forward: Forward, backward: Backward) -> Forward:
 
     def bwd(residuals: tuple[Array, Array], cotangent: Array) -> tuple[Array]:
         z, final = residuals
-        return (backward(z, final, cotangent, _jax_vjp),)
+        return (backward(z, final, cotangent),)
 
     light.defvjp(fwd, bwd)
     return light
@@ -83,76 +78,28 @@ def _jax_wrap(forward: Forward, backward: Backward) -> Forward:
 # --------------------------------------------------------------------------- PyTorch
 
 
-def _torch_vjp(fn: Forward, x: Array) -> tuple[Array, Callable[[Array], Array]]:
-    torch = sys.modules["torch"]
-    # Grad mode is on inside a backward only when it was asked to build a graph
-    # (create_graph=True): then the pullback stays connected for double backward.
-    create = torch.is_grad_enabled()
-    leaf = x if create and x.requires_grad else x.detach().requires_grad_(True)
-    with torch.enable_grad():
-        y = fn(leaf)
-
-    def pullback(g: Array) -> Array:
-        return torch.autograd.grad(y, leaf, g, create_graph=create)[0]
-
-    return y, pullback
-
-
-@functools.cache
-def _torch_function() -> type:
-    """The one ``torch.autograd.Function``, built on first use (torch is imported lazily)."""
-    torch = sys.modules["torch"]
-
-    class LightSignature(torch.autograd.Function):  # type: ignore[name-defined]
-        """``z -> forward(z)`` whose gradient is ``backward(z, forward(z), cotangent, vjp)``."""
-
-        @staticmethod
-        def forward(ctx: Any, z: Array, forward: Forward, backward: Backward) -> Array:
-            final = forward(z)
-            ctx.save_for_backward(z, final)
-            ctx.backward_fn = backward
-            return final
-
-        @staticmethod
-        def backward(ctx: Any, cotangent: Array) -> tuple[Array, None, None]:
-            z, final = ctx.saved_tensors
-            return ctx.backward_fn(z, final, cotangent, _torch_vjp), None, None
-
-    return LightSignature
-
-
-def _torch_apply(forward: Forward, backward: Backward, z: Array) -> Array:
-    torch = sys.modules["torch"]
-    if not (torch.is_grad_enabled() and z.requires_grad):
-        return forward(z)
-    return _torch_function().apply(z, forward, backward)  # type: ignore[attr-defined]
+def _torch_transformed(torch: Any) -> bool:
+    """Whether forward-mode AD (dual tensors) or a ``torch.func`` transform is active."""
+    functorch = getattr(torch._C, "_are_functorch_transforms_active", None)
+    forward_ad = sys.modules.get("torch.autograd.forward_ad")
+    level = getattr(forward_ad, "_current_level", -1) if forward_ad is not None else -1
+    return bool(level >= 0 or (functorch is not None and functorch()))
 
 
 def _torch_wrap(forward: Forward, backward: Backward) -> Forward:
     torch = sys.modules["torch"]
 
     def light(z: Array) -> Array:
-        if torch.compiler.is_compiling():
-            # Dynamo cannot trace a backward that itself takes pullbacks, and a
-            # graph break around the Function makes Dynamo touch the non-leaf
-            # increments' .grad (a warning per compile): under torch.compile the
-            # gradient is plain autodiff of the compiled forward.
+        if not (torch.is_grad_enabled() and z.requires_grad) or _torch_transformed(torch):
             return forward(z)
-        return _torch_apply(forward, backward, z)
+        from keras_sig._lib._torch_function import LightSignature
+
+        return LightSignature.apply(z, forward, backward)
 
     return light
 
 
 # --------------------------------------------------------------------------- TensorFlow
-
-
-def _tf_vjp(fn: Forward, x: Array) -> tuple[Array, Callable[[Array], Array]]:
-    import tensorflow as tf
-
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        y = fn(x)
-    return y, lambda g: tape.gradient(y, x, output_gradients=g)
 
 
 def _tf_wrap(forward: Forward, backward: Backward) -> Forward:
@@ -163,7 +110,7 @@ def _tf_wrap(forward: Forward, backward: Backward) -> Forward:
         final = forward(z)
 
         def grad(cotangent: Array) -> Array:
-            return backward(z, final, cotangent, _tf_vjp)
+            return backward(z, final, cotangent)
 
         return final, grad
 
