@@ -26,7 +26,7 @@ from keras_sig._lib._backends import (
     scan_for,
 )
 from keras_sig._lib._dask import blockwise_signature, is_dask_array
-from keras_sig._lib._gradients import light_gradient_for
+from keras_sig._lib._gradients import jax_tangent_wrap, light_gradient_for
 from keras_sig._lib._typing import Array, Method, Namespace
 
 __all__ = ["METHODS", "sigdim", "signature"]
@@ -294,8 +294,9 @@ def choose_method(xp: Namespace, path: Array, *, for_gradient: bool = False) -> 
     except on JAX on the CPU for paths longer than :data:`_JAX_PARALLEL_MAX_LENGTH`
     when only the forward matters: XLA's cumulative sum on the CPU is slow for
     long axes, while its fused ``lax.scan`` body is fast, so there the sequential
-    method's *forward* wins. With ``for_gradient`` (what the layers ask, as
-    layers are trained) that exception is dropped.
+    method's *forward* wins (:func:`signature` then takes the parallel
+    method's derivatives, where they fit the budget). With ``for_gradient``
+    (what the layers ask, as layers are trained) that exception is dropped.
     """
     length = tuple(path.shape)[-2]
     if (
@@ -486,8 +487,13 @@ def signature(
         if memory_budget is None
         else check_int("memory_budget", memory_budget, minimum=1)
     )
+    tangent = None
     if chosen == "auto":
         chosen = choose_method(xp, path)
+        if chosen == "sequential":
+            # JAX on the CPU: the scan's forward is the faster, the parallel
+            # method's derivatives are (used where they fit the budget).
+            tangent = jax_tangent_wrap
     chosen = method_for_compiler(xp, chosen, path.shape[-2])
     kwargs = {
         "stream": stream,
@@ -498,6 +504,8 @@ def signature(
         "scan": scan_for(xp),
         **_chunking(path, depth, stream=stream, budget=budget, xp=xp, basepoint=bp is not None),
     }
+    if tangent is not None and kwargs["light"] is None and not stream:
+        kwargs["tangent"] = tangent
     if is_dask_array(path):
         return _dask_signature(
             path,

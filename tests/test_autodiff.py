@@ -120,6 +120,47 @@ def test_jax_hessian_vector_product(rng):
         np.testing.assert_allclose(hvp, fd, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.skipif("jax" not in BACKENDS_BY_NAME, reason="jax is not in this session's backends")
+@pytest.mark.parametrize("opts", [{}, {"basepoint": True, "inverse": True}])
+def test_jax_auto_scans_forward_and_differentiates_the_parallel_method(opts, rng):
+    """On the CPU past 256 points, ``auto`` runs the scan and takes the parallel method's derivatives.
+
+    Every mode of differentiation agrees with the sequential method's plain
+    autodiff (itself checked against finite differences above): ``grad``,
+    ``jvp``, and ``hessian`` (forward over reverse).
+    """
+    jax = BACKENDS_BY_NAME["jax"].module
+    jnp = jax.numpy
+    from keras_sig._api import _JAX_PARALLEL_MAX_LENGTH
+
+    length = _JAX_PARALLEL_MAX_LENGTH + 4
+    path = rng.normal(size=(2, length, 2)) * 0.2
+    w = jnp.asarray(rng.normal(size=keras_sig.sigdim(2, 3)))
+
+    def loss(p, method="auto"):
+        return jnp.sum(keras_sig.signature(p, 3, method=method, **opts) * w)
+
+    x = jnp.asarray(path)
+    assert "custom_jvp_call" in str(jax.make_jaxpr(loss)(x))
+    assert "scan" in str(jax.make_jaxpr(loss)(x))
+    expected = jax.grad(lambda p: loss(p, "sequential"))(x)
+    np.testing.assert_allclose(jax.grad(loss)(x), expected, rtol=1e-10, atol=1e-12)
+    t = jnp.asarray(rng.normal(size=path.shape))
+    np.testing.assert_allclose(jax.jvp(loss, (x,), (t,))[1], jnp.vdot(expected, t), rtol=1e-10)
+
+    if opts:
+        return
+    # The Hessian in the first 6 points of the first path (the path keeps its full length).
+    def part(p, method="auto"):
+        return loss(jnp.concatenate([jnp.concatenate([p, x[:1, 6:]], axis=1), x[1:]]), method)
+
+    hess = jax.hessian(part)(x[:1, :6])
+    np.testing.assert_allclose(
+        hess, jax.hessian(lambda p: part(p, "sequential"))(x[:1, :6]), rtol=1e-8, atol=1e-10
+    )
+    assert float(jnp.abs(hess).max()) > 0
+
+
 @pytest.mark.skipif("torch" not in BACKENDS_BY_NAME, reason="torch is not in this session's backends")
 # torch's own internals warn while compiling; third-party, harmless.
 @pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")

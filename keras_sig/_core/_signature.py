@@ -24,7 +24,6 @@ from keras_sig._core._algebra import (
     concat_levels,
     exp_head,
     flatten,
-    horner_chain,
     horner_heads,
     level_sizes,
     lift,
@@ -40,6 +39,7 @@ __all__ = [
     "increments",
     "light_backward",
     "parallel_vjp",
+    "parallel_with_tape",
     "points_cotangent",
     "signature",
     "signature_chunked",
@@ -144,17 +144,42 @@ def signature_parallel(z: Array, depth: int, *, stream: bool, xp: Namespace) -> 
     So no array larger than ``(..., d**(N-2), T)`` (besides ``d**2``-sized ones) is
     formed, and the widest cumulative sum is of level ``N-2``.
     """
+    if stream or depth == 1:
+        zt = _time_last(z, xp=xp)
+        levels = _prefix_levels(zt, scale_increment(zt, depth), depth, stream=stream, xp=xp)[1]
+        return tuple(xp.matrix_transpose(level) for level in levels) if stream else tuple(levels)
+    return parallel_with_tape(z, depth, xp=xp)[0]
+
+
+def parallel_with_tape(z: Array, depth: int, *, xp: Namespace) -> tuple[tuple[Array, ...], list[Array]]:
+    """The levels of :func:`signature_parallel` (``stream=False``, ``depth >= 2``) and its tape.
+
+    The tape is what :func:`parallel_vjp` walks back, as a flat list: the
+    exclusive prefix levels ``1..N-2``, then every step of the Horner chain of
+    each level ``2..N`` (see :func:`_tape_parts`).
+    """
     zt = _time_last(z, xp=xp)
     scaled = scale_increment(zt, depth)
-    if stream or depth == 1:
-        levels = _prefix_levels(zt, scaled, depth, stream=stream, xp=xp)[1]
-        return tuple(xp.matrix_transpose(level) for level in levels) if stream else tuple(levels)
-    prefix, out = _prefix_levels(zt, scaled, depth - 2, stream=False, xp=xp) if depth > 2 else ([], [])
+    prefix: list[Array] = []
+    out: list[Array] = []
+    tape: list[Array] = []
+    for k in range(1, depth - 1):
+        inc = zt
+        if k > 1:
+            chain = horner_heads(prefix, scaled, k, k - 1, xp=xp, time_last=True)
+            tape.extend(chain)
+            inc = outer(chain[-1], zt, xp=xp, time_last=True)
+        total = xp.cumulative_sum(inc, axis=-1, include_initial=True)
+        prefix.append(total[..., :-1])
+        out.append(total[..., -1])
     one = xp.ones_like(zt[..., :1, :])
-    # H1: the Horner head of level N-1 (1 for N = 2).
-    h1 = exp_head(prefix, scaled, depth - 1, xp=xp, time_last=True) if depth > 2 else one
-    # H2: the chain of level N before its last step (1 for N = 2), halved.
-    h2 = (horner_chain(prefix, scaled, depth, depth - 2, xp=xp, time_last=True) if depth > 2 else one) / 2
+    h1_chain, h2_chain = (
+        [horner_heads(prefix, scaled, k, depth - 2, xp=xp, time_last=True) for k in (depth - 1, depth)]
+        if depth > 2
+        else [[one], [one]]
+    )
+    tape.extend([*h1_chain, *h2_chain])
+    h1, h2 = h1_chain[-1], h2_chain[-1] / 2
     suffix = xp.sum(zt, axis=-1, keepdims=True) - xp.cumulative_sum(zt, axis=-1)
     out.append(_contract_time(h1, zt, xp=xp))
     left = xp.concat([h1, h2], axis=-1)
@@ -162,37 +187,32 @@ def signature_parallel(z: Array, depth: int, *, stream: bool, xp: Namespace) -> 
         [outer(zt, suffix, xp=xp, time_last=True), outer(zt, zt, xp=xp, time_last=True)], axis=-1
     )
     out.append(_contract_time(left, right, xp=xp))
-    return tuple(out)
+    return tuple(out), prefix + tape
 
 
-def _parallel_tape(
-    zt: Array, scaled: list[Array], depth: int, *, xp: Namespace
-) -> tuple[list[Array], dict[int, list[Array]]]:
-    """What :func:`parallel_vjp` walks back (``depth >= 2``, time-last ``zt``).
+def _tape_parts(tape: list[Array], depth: int) -> tuple[list[Array], dict[int, list[Array]]]:
+    """The flat tape of :func:`parallel_with_tape` as ``(prefix, chains)``.
 
-    The exclusive prefix levels ``1..N-2`` and, for the levels ``k`` that are
-    cumulative sums (``2..N-2``) and for the two contracted ones (``N-1``,
-    ``N``), every step of their Horner chains (``[1]`` for ``N = 2``).
+    ``chains[k]`` holds the steps of level ``k``'s Horner chain, for the levels
+    ``2..N-2`` (cumulative sums) and ``N-1``, ``N`` (contracted; ``[1]`` for
+    ``N = 2``).
     """
-    prefix: list[Array] = []
+    prefix, rest = tape[: depth - 2], tape[depth - 2 :]
     chains: dict[int, list[Array]] = {}
-    for k in range(1, depth - 1):
-        inc = zt
-        if k > 1:
-            chains[k] = horner_heads(prefix, scaled, k, k - 1, xp=xp, time_last=True)
-            inc = outer(chains[k][-1], zt, xp=xp, time_last=True)
-        prefix.append(xp.cumulative_sum(inc, axis=-1, include_initial=True)[..., :-1])
-    one = xp.ones_like(zt[..., :1, :])
-    for k in (depth - 1, depth):
-        chains[k] = horner_heads(prefix, scaled, k, depth - 2, xp=xp, time_last=True) if depth > 2 else [one]
+    for k in [*range(2, depth - 1), depth - 1, depth]:
+        n = k - 1 if k < depth - 1 else max(depth - 2, 1)
+        chains[k], rest = rest[:n], rest[n:]
     return prefix, chains
 
 
-def parallel_vjp(z: Array, depth: int, cotangent: Array, *, xp: Namespace) -> Array:
+def parallel_vjp(
+    z: Array, depth: int, cotangent: Array, *, xp: Namespace, tape: list[Array] | None = None
+) -> Array:
     """The cotangent of ``z`` ``(..., T, d)`` for ``z ->`` the flat signature (``stream=False``).
 
-    The hand-written transpose of :func:`signature_parallel`: it recomputes the
-    forward's intermediates (:func:`_parallel_tape`) and walks them back.
+    The hand-written transpose of :func:`signature_parallel`: it walks back
+    the forward's intermediates, ``tape`` from :func:`parallel_with_tape`
+    (recomputed if not given).
     Matrix products transpose to matrix products, a cumulative sum over time
     to a reversed one, and each outer product to two reductions
     (:func:`~keras_sig._core._algebra.outer_vjp`). It is made of the same
@@ -210,25 +230,25 @@ def parallel_vjp(z: Array, depth: int, cotangent: Array, *, xp: Namespace) -> Ar
     if depth == 1:
         return xp.matrix_transpose(g_levels[0][..., None] + xp.zeros_like(zt))
     scaled = scale_increment(zt, depth)
-    prefix, chains = _parallel_tape(zt, scaled, depth, xp=xp)
-    h1, h2 = chains[depth - 1][-1], chains[depth][-1] / 2
+    prefix, chains = _tape_parts(parallel_with_tape(z, depth, xp=xp)[1] if tape is None else tape, depth)
+    h1, h2 = chains[depth - 1][-1], chains[depth][-1]
     suffix = xp.sum(zt, axis=-1, keepdims=True) - xp.cumulative_sum(zt, axis=-1)
     # The two contracted levels (see signature_parallel).
     lead, width = zt.shape[:-2], channels ** (depth - 2)
     g_top = xp.reshape(g_levels[-1], (*lead, width, channels * channels))
     g_next = xp.reshape(g_levels[-2], (*lead, width, channels))
+    half = g_top / 2  # H2 is its chain's last step halved: halve the (small) cotangent instead
     g_heads = {
         depth - 1: xp.matmul(g_top, outer(zt, suffix, xp=xp, time_last=True)) + xp.matmul(g_next, zt),
-        depth: xp.matmul(g_top, outer(zt, zt, xp=xp, time_last=True)) / 2,
+        depth: xp.matmul(half, outer(zt, zt, xp=xp, time_last=True)),
     }
-    g_top_t = xp.matrix_transpose(g_top)
     gz = xp.matmul(xp.matrix_transpose(g_next), h1)
-    ga, g_suffix = outer_vjp(xp.matmul(g_top_t, h1), zt, suffix, xp=xp)
+    ga, g_suffix = outer_vjp(xp.matmul(xp.matrix_transpose(g_top), h1), zt, suffix, xp=xp)
     gz = gz + ga + xp.cumulative_sum(g_suffix, axis=-1) - g_suffix  # suffix_t sums z_s, s > t
-    ga, gb = outer_vjp(xp.matmul(g_top_t, h2), zt, zt, xp=xp)
+    ga, gb = outer_vjp(xp.matmul(xp.matrix_transpose(half), h2), zt, zt, xp=xp)
     gz = gz + ga + gb
     # The Horner chains, from the highest level down, and the prefix levels' sums.
-    g_prefix: list[Array] = [xp.zeros_like(e) for e in prefix]
+    g_prefix: list[Array | None] = [None] * len(prefix)
     g_scaled: list[Array | None] = [None] * (depth + 1)
     for k in range(depth, 1, -1):
         chain = chains[k]
@@ -236,6 +256,7 @@ def parallel_vjp(z: Array, depth: int, cotangent: Array, *, xp: Namespace) -> Ar
             # E_k[t] sums inc[s] over s < t, and the level's total sums them all;
             # inc = head ⊗ z.
             g_e = g_prefix[k - 1]
+            assert g_e is not None  # every prefix level feeds the chain of level N-1
             g_inc = g_levels[k - 1][..., None] + xp.sum(g_e, axis=-1, keepdims=True)
             g_heads[k], gb = outer_vjp(g_inc - xp.cumulative_sum(g_e, axis=-1), chain[-1], zt, xp=xp)
             gz = gz + gb
@@ -243,13 +264,14 @@ def parallel_vjp(z: Array, depth: int, cotangent: Array, *, xp: Namespace) -> Ar
             break
         g = g_heads[k]
         for i in range(len(chain), 1, -1):  # head_i = A_i + head_{i-1} ⊗ z/(k-i+1)
-            g_prefix[i - 1] = g_prefix[i - 1] + g
+            _accumulate(g_prefix, i - 1, g)
             g, gb = outer_vjp(g, chain[i - 2], scaled[k - i + 1], xp=xp)
-            g_scaled[k - i + 1] = gb if g_scaled[k - i + 1] is None else g_scaled[k - i + 1] + gb
-        g_prefix[0] = g_prefix[0] + g  # head_1 = A_1 + z/k
-        g_scaled[k] = g if g_scaled[k] is None else g_scaled[k] + g
+            _accumulate(g_scaled, k - i + 1, gb)
+        _accumulate(g_prefix, 0, g)  # head_1 = A_1 + z/k
+        _accumulate(g_scaled, k, g)
     if depth > 2:  # E_1 sums z over s < t, and level 1 is the total
         g_e = g_prefix[0]
+        assert g_e is not None
         gz = (
             gz
             + g_levels[0][..., None]
@@ -261,6 +283,12 @@ def parallel_vjp(z: Array, depth: int, cotangent: Array, *, xp: Namespace) -> Ar
         if g_j is not None:
             gz = gz + g_j / j
     return xp.matrix_transpose(gz)
+
+
+def _accumulate(terms: list[Array | None], i: int, term: Array) -> None:
+    """``terms[i] += term``, where ``None`` is zero (no zeros array is made)."""
+    current = terms[i]
+    terms[i] = term if current is None else current + term
 
 
 def points_cotangent(gz: Array, *, xp: Namespace) -> Array:
@@ -450,16 +478,21 @@ def signature(
     chunk: int | None = None,
     grad_chunk: int | None = None,
     light: Callable[..., Callable[[Array], Array]] | None = None,
+    tangent: Callable[..., Callable[[Array], Array]] | None = None,
 ) -> Array:
     """Signature of ``path`` with validated, normalised arguments.
 
     ``basepoint`` and ``initial`` are arrays or ``None`` (``initial`` without its
     scalar term); ``method`` is ``"sequential"``, ``"parallel"`` or ``"chunked"``
-    (``chunk`` increments at a time). ``light(forward, backward)``, where given
-    (with ``stream=False``), wraps ``points -> signature`` in the framework's custom
-    gradient whose backward is :func:`light_backward` on chunks of
+    (``chunk`` increments at a time). ``light(forward, backward, taped)``, where
+    given (with ``stream=False``), wraps ``points -> signature`` in the framework's
+    custom gradient whose backward is :func:`light_backward` on chunks of
     ``grad_chunk`` increments, or :func:`parallel_vjp` of the whole path if
-    ``grad_chunk`` is ``None``.
+    ``grad_chunk`` is ``None``; then ``taped`` is ``(forward, backward)`` that
+    keep and take the parallel method's tape instead of recomputing it, which a
+    wrapper may use. Otherwise ``tangent(primal, other)``, where given
+    (with ``stream=False``), gives ``points -> signature`` by ``method`` the
+    derivatives of the parallel method.
     """
     channels = path.shape[-1]
 
@@ -471,21 +504,42 @@ def signature(
             return signature_chunked(z, depth, chunk=chunk, stream=stream, xp=xp, scan=scan)
         return signature_parallel(z, depth, stream=stream, xp=xp)
 
-    if light is not None and not stream:
+    if (light is not None or tangent is not None) and not stream:
         # The custom gradient takes the points, not the increments: it saves only
         # its input, and returns the points' cotangent (chunk by chunk).
         points = path if basepoint is None else xp.concat([basepoint[..., None, :], path], axis=-2)
 
-        def backward(points: Array, final: Array, cotangent: Array) -> Array:
-            if grad_chunk is None:
-                z = increments(points, None, xp=xp)
-                return points_cotangent(parallel_vjp(z, depth, cotangent, xp=xp), xp=xp)
-            return light_backward(points, final, cotangent, depth, chunk=grad_chunk, xp=xp, scan=scan)
-
         def forward_points(points: Array) -> Array:
             return concat_levels(forward(increments(points, None, xp=xp)), xp=xp)
 
-        levels = split_levels(light(forward_points, backward)(points), channels, depth)
+        if light is not None:
+
+            def backward(points: Array, final: Array, cotangent: Array) -> Array:
+                if grad_chunk is None:
+                    return taped_backward(points, None, cotangent)
+                return light_backward(points, final, cotangent, depth, chunk=grad_chunk, xp=xp, scan=scan)
+
+            def taped_forward(points: Array) -> tuple[Array, list[Array]]:
+                levels, tape = parallel_with_tape(increments(points, None, xp=xp), depth, xp=xp)
+                return concat_levels(levels, xp=xp), tape
+
+            def taped_backward(points: Array, tape: list[Array] | None, cotangent: Array) -> Array:
+                z = increments(points, None, xp=xp)
+                return points_cotangent(parallel_vjp(z, depth, cotangent, xp=xp, tape=tape), xp=xp)
+
+            # The whole path's VJP may keep the parallel method's tape (it fits the budget).
+            whole = grad_chunk is None and depth > 1 and method != "sequential"
+            taped = (taped_forward, taped_backward) if whole else None
+            wrapped = light(forward_points, backward, taped)
+        else:
+            assert tangent is not None
+
+            def parallel_points(points: Array) -> Array:
+                z = increments(points, None, xp=xp)
+                return concat_levels(signature_parallel(z, depth, stream=False, xp=xp), xp=xp)
+
+            wrapped = tangent(forward_points, parallel_points)
+        levels = split_levels(wrapped(points), channels, depth)
     else:
         levels = forward(increments(path, basepoint, xp=xp))
     if inverse:

@@ -17,27 +17,36 @@ __all__ = ["LightSignature"]
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
 Backward = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+Taped = tuple[Callable[..., Any], Callable[..., torch.Tensor]]
 
 
 class LightSignature(torch.autograd.Function):
     """``z -> forward(z)`` whose gradient is ``backward(z, forward(z), cotangent)``.
 
-    The backward recomputes from the saved input with differentiable
-    operations, so with ``create_graph=True`` it records its own graph (double
-    backward).
+    With ``taped = (forward_tape, backward_tape)`` the forward keeps the tape
+    ``forward_tape(z)`` returns and a first-order backward takes it,
+    ``backward_tape(z, tape, cotangent)``, instead of recomputing it. A
+    backward asked to build a graph (``create_graph=True``) recomputes from
+    the saved input with differentiable operations, so that the second
+    derivatives see how the tape depends on it.
     """
 
     @staticmethod
-    def forward(z: torch.Tensor, forward: Forward, _backward: Backward) -> torch.Tensor:
-        return forward(z)
+    def forward(
+        ctx: Any, z: torch.Tensor, forward: Forward, backward: Backward, taped: Taped | None
+    ) -> torch.Tensor:
+        ctx.backward_fn, ctx.taped = backward, taped
+        if taped is None:
+            out = forward(z)
+            ctx.save_for_backward(z, out)
+            return out
+        out, tape = taped[0](z)
+        ctx.save_for_backward(z, out, *tape)
+        return out
 
     @staticmethod
-    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
-        z, _, backward = inputs
-        ctx.save_for_backward(z, output)
-        ctx.backward_fn = backward
-
-    @staticmethod
-    def backward(ctx: Any, cotangent: torch.Tensor) -> tuple[torch.Tensor, None, None]:
-        z, final = ctx.saved_tensors
-        return ctx.backward_fn(z, final, cotangent), None, None
+    def backward(ctx: Any, cotangent: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        z, final, *tape = ctx.saved_tensors
+        if ctx.taped is not None and not torch.is_grad_enabled():
+            return ctx.taped[1](z, tape, cotangent), None, None, None
+        return ctx.backward_fn(z, final, cotangent), None, None, None
