@@ -20,7 +20,6 @@ __all__ = [
     "concat_levels",
     "exp_head",
     "flatten",
-    "horner_chain",
     "horner_heads",
     "level_sizes",
     "lift",
@@ -65,24 +64,6 @@ def outer_vjp(g: Array, a: Array, b: Array, *, xp: Namespace) -> tuple[Array, Ar
     return xp.sum(cube * b[..., None, :, :], axis=-2), xp.sum(cube * a[..., :, None, :], axis=-3)
 
 
-def horner_chain(
-    levels: Sequence[Array],
-    scaled: Sequence[Array],
-    k: int,
-    stop: int,
-    *,
-    xp: Namespace,
-    time_last: bool = False,
-) -> Array:
-    """The first steps of the Horner head of level ``k``, up to and including ``A_stop``.
-
-    ``(((z/k + A_1) ⊗ z/(k-1) + A_2) ⊗ ... ) + A_stop`` for ``1 <= stop <= k-1``;
-    ``levels`` holds at least ``A_1, ..., A_stop``; ``scaled[j]`` is ``z / j``.
-    ``time_last`` as in :func:`outer`.
-    """
-    return horner_heads(levels, scaled, k, stop, xp=xp, time_last=time_last)[-1]
-
-
 def horner_heads(
     levels: Sequence[Array],
     scaled: Sequence[Array],
@@ -92,7 +73,14 @@ def horner_heads(
     xp: Namespace,
     time_last: bool = False,
 ) -> list[Array]:
-    """Every step of :func:`horner_chain`: ``[head_1, ..., head_stop]`` (what its VJP needs)."""
+    """The first steps of the Horner head of level ``k``, up to and including ``A_stop``.
+
+    ``[head_1, ..., head_stop]`` with ``head_1 = z/k + A_1`` and ``head_i =
+    head_{i-1} ⊗ z/(k-i+1) + A_i``, for ``1 <= stop <= k-1``; ``levels`` holds
+    at least ``A_1, ..., A_stop``; ``scaled[j]`` is ``z / j``. Every step is
+    returned because the VJP of the parallel method walks them back.
+    ``time_last`` as in :func:`outer`.
+    """
     heads = [levels[0] + scaled[k]]
     for i in range(2, stop + 1):
         heads.append(levels[i - 1] + outer(heads[-1], scaled[k - i + 1], xp=xp, time_last=time_last))
@@ -111,7 +99,7 @@ def exp_head(
     ``levels`` holds ``A_1, ..., A_{k-1}`` (more are ignored); ``scaled[j]`` is
     ``z / j`` for ``j = 1, ..., depth`` (``scaled[0]`` is unused).
     """
-    return horner_chain(levels, scaled, k, k - 1, xp=xp, time_last=time_last)
+    return horner_heads(levels, scaled, k, k - 1, xp=xp, time_last=time_last)[-1]
 
 
 def scale_increment(z: Array, depth: int) -> list[Array]:

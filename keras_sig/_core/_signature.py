@@ -152,12 +152,14 @@ def signature_parallel(z: Array, depth: int, *, stream: bool, xp: Namespace) -> 
 
 
 def parallel_with_tape(z: Array, depth: int, *, xp: Namespace) -> tuple[tuple[Array, ...], list[Array]]:
-    """The levels of :func:`signature_parallel` (``stream=False``, ``depth >= 2``) and its tape.
+    """The levels of :func:`signature_parallel` (``stream=False``) and its tape.
 
     The tape is what :func:`parallel_vjp` walks back, as a flat list: the
     exclusive prefix levels ``1..N-2``, then every step of the Horner chain of
-    each level ``2..N`` (see :func:`_tape_parts`).
+    each level ``2..N`` (see :func:`_tape_parts`); empty for ``depth = 1``.
     """
+    if depth == 1:
+        return (xp.sum(z, axis=-2),), []
     zt = _time_last(z, xp=xp)
     scaled = scale_increment(zt, depth)
     prefix: list[Array] = []
@@ -442,10 +444,11 @@ def light_backward(
         start = xp.take(starts, index, axis=-2)
         pts = xp.concat([start, _unchunk(flat, channels, xp=xp)], axis=-2)
         z = pts[..., 1:, :] - pts[..., :-1, :]
-        c_levels = signature_parallel(z, depth, stream=False, xp=xp)
+        c_levels, tape = parallel_with_tape(z, depth, xp=xp)
         before = chen(split_levels(after, channels, depth), antipode(c_levels, channels, xp=xp), xp=xp)
         g_before, g_chunk = chen_vjp(before, c_levels, split_levels(g, channels, depth), xp=xp)
-        g_pts = points_cotangent(parallel_vjp(z, depth, concat_levels(g_chunk, xp=xp), xp=xp), xp=xp)
+        g_chunk_flat = concat_levels(g_chunk, xp=xp)
+        g_pts = points_cotangent(parallel_vjp(z, depth, g_chunk_flat, xp=xp, tape=tape), xp=xp)
         # The chunk's own points, the last one also ending the chunk after it.
         own = xp.concat([g_pts[..., 1:-1, :], g_pts[..., -1:, :] + g_end], axis=-2)
         carry = (concat_levels(before, xp=xp), concat_levels(g_before, xp=xp), g_pts[..., :1, :], index - 1)
@@ -528,7 +531,7 @@ def signature(
                 return points_cotangent(parallel_vjp(z, depth, cotangent, xp=xp, tape=tape), xp=xp)
 
             # The whole path's VJP may keep the parallel method's tape (it fits the budget).
-            whole = grad_chunk is None and depth > 1 and method != "sequential"
+            whole = grad_chunk is None and method != "sequential"
             taped = (taped_forward, taped_backward) if whole else None
             wrapped = light(forward_points, backward, taped)
         else:
