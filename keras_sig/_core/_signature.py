@@ -515,16 +515,16 @@ def signature(
         def forward_points(points: Array) -> Array:
             return concat_levels(forward(increments(points, None, xp=xp)), xp=xp)
 
+        def taped_forward(points: Array) -> tuple[Array, list[Array]]:
+            levels, tape = parallel_with_tape(increments(points, None, xp=xp), depth, xp=xp)
+            return concat_levels(levels, xp=xp), tape
+
         if light is not None:
 
             def backward(points: Array, final: Array, cotangent: Array) -> Array:
                 if grad_chunk is None:
                     return taped_backward(points, None, cotangent)
                 return light_backward(points, final, cotangent, depth, chunk=grad_chunk, xp=xp, scan=scan)
-
-            def taped_forward(points: Array) -> tuple[Array, list[Array]]:
-                levels, tape = parallel_with_tape(increments(points, None, xp=xp), depth, xp=xp)
-                return concat_levels(levels, xp=xp), tape
 
             def taped_backward(points: Array, tape: list[Array] | None, cotangent: Array) -> Array:
                 z = increments(points, None, xp=xp)
@@ -536,12 +536,7 @@ def signature(
             wrapped = light(forward_points, backward, taped)
         else:
             assert tangent is not None
-
-            def parallel_points(points: Array) -> Array:
-                z = increments(points, None, xp=xp)
-                return concat_levels(signature_parallel(z, depth, stream=False, xp=xp), xp=xp)
-
-            wrapped = tangent(forward_points, parallel_points)
+            wrapped = tangent(forward_points, lambda points: taped_forward(points)[0])
         levels = split_levels(wrapped(points), channels, depth)
     else:
         levels = forward(increments(path, basepoint, xp=xp))

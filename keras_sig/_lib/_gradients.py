@@ -6,9 +6,12 @@ hand-written :func:`~keras_sig._core._signature.parallel_vjp` of the whole
 path); it takes no framework autodiff, only array operations. What differs
 between frameworks is only how a custom gradient is declared.
 :func:`light_gradient_for` returns, for a namespace, a function
-``wrap(forward, backward)`` that turns ``forward: x -> signature`` into a
-function with the same values whose gradient is ``backward(x, signature,
-cotangent)``, or ``None`` where the framework has no autodiff.
+``wrap(forward, backward, taped)`` that turns ``forward: x -> signature`` into
+a function with the same values whose gradient is ``backward(x, signature,
+cotangent)``, or ``None`` where the framework has no autodiff. ``taped``, where
+given, is ``(forward_tape, backward_tape)``: a forward that also returns the
+intermediates a backward can take instead of recomputing them (only the
+PyTorch wrapper uses it; JAX and TensorFlow get no ``taped`` in practice).
 
 * JAX: :func:`jax.custom_vjp`. The residuals are the input (the path's points)
   and the final signature. The backward is made of JAX operations, so it can be
@@ -16,9 +19,11 @@ cotangent)``, or ``None`` where the framework has no autodiff.
   Hessian-vector products written as ``jax.grad`` of ``vdot(grad, v)``);
   forward mode (``jax.jvp``, ``jax.jacfwd``, ``jax.hessian``) of a
   ``custom_vjp`` function is refused by JAX itself.
-* PyTorch: a :class:`torch.autograd.Function`. The backward recomputes from
-  the saved input with differentiable operations, so double backward
-  (``create_graph=True``, ``gradgradcheck``, Hessian-vector products) works.
+* PyTorch: a :class:`torch.autograd.Function`
+  (:mod:`keras_sig._lib._torch_function`). A backward asked to build a graph
+  recomputes from the saved input with differentiable operations, so double
+  backward (``create_graph=True``, ``gradgradcheck``, Hessian-vector
+  products) works.
   ``torch.compile`` traces it (forward and backward). Under ``torch.func``
   transforms and forward-mode AD (dual tensors), which the Function does not
   define, the gradient is plain autodiff, with the same values.

@@ -8,16 +8,13 @@ definition, but traces the forward and the backward of an existing Function.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
 
-__all__ = ["LightSignature"]
+from keras_sig._lib._gradients import Backward, Forward, Taped
 
-Forward = Callable[[torch.Tensor], torch.Tensor]
-Backward = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
-Taped = tuple[Callable[..., Any], Callable[..., torch.Tensor]]
+__all__ = ["LightSignature"]
 
 
 class LightSignature(torch.autograd.Function):
