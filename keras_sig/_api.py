@@ -457,10 +457,12 @@ def signature(
     (``jax.grad`` of a gradient), TensorFlow nested tapes. JAX forward-mode
     (``jax.jvp``, ``jax.hessian``) of it is refused by JAX; use
     ``stream=True`` and take the last entry, or a reverse-mode
-    Hessian-vector product, there. On PyTorch the same custom gradient is
-    used when the whole path fits, with a hand-written VJP of the whole path
-    (faster than eager autograd); ``torch.compile`` traces it, and
-    ``torch.func`` transforms and forward-mode AD get plain autodiff.
+    Hessian-vector product, there. When the whole path fits, a hand-written
+    VJP of the whole path on the forward's intermediates is used instead
+    (faster than the frameworks' autodiff): on PyTorch in the same custom
+    gradient (``torch.compile`` traces it; ``torch.func`` transforms and
+    forward-mode AD get plain autodiff), on JAX as a ``jax.custom_jvp`` whose
+    tangent map is that VJP's linear transpose, so forward mode works there.
 
     Examples
     --------
@@ -487,13 +489,12 @@ def signature(
         if memory_budget is None
         else check_int("memory_budget", memory_budget, minimum=1)
     )
-    tangent = None
+    auto_scan = False
     if chosen == "auto":
         chosen = choose_method(xp, path)
-        if chosen == "sequential":
-            # JAX on the CPU: the scan's forward is the faster, the parallel
-            # method's derivatives are (used where they fit the budget).
-            tangent = jax_tangent_wrap
+        # JAX on the CPU: the scan's forward is the faster, the parallel
+        # method's derivatives are (used where they fit the budget).
+        auto_scan = chosen == "sequential"
     chosen = method_for_compiler(xp, chosen, path.shape[-2])
     kwargs = {
         "stream": stream,
@@ -504,8 +505,15 @@ def signature(
         "scan": scan_for(xp),
         **_chunking(path, depth, stream=stream, budget=budget, xp=xp, basepoint=bp is not None),
     }
-    if tangent is not None and kwargs["light"] is None and not stream:
-        kwargs["tangent"] = tangent
+    if (
+        is_jax_namespace(xp)
+        and kwargs["light"] is None
+        and not stream
+        and (chosen != "sequential" or auto_scan)
+    ):
+        # The whole path's derivatives fit the budget: the hand-written VJP on
+        # the forward's tape, as a custom JVP (forward mode keeps working).
+        kwargs["tangent"] = jax_tangent_wrap
     if is_dask_array(path):
         return _dask_signature(
             path,
@@ -539,13 +547,14 @@ def _chunking(
 ) -> dict[str, Any]:
     """Chunk lengths for the forward (``chunk``) and the memory-light backward (``grad_chunk``).
 
-    The backward differentiates one chunk at a time by plain autodiff, which
-    needs :data:`_GRADIENT_MEMORY_FACTOR` times the forward's memory, so its
+    The backward differentiates one chunk at a time (the hand-written VJP on
+    the chunk's intermediates), which needs :data:`_GRADIENT_MEMORY_FACTOR` times the forward's memory, so its
     chunks are that much shorter. When the whole path fits in one such chunk,
     plain autodiff of the whole path stays within the budget and is faster (no
     recomputation), so there is no memory-light wrapper (on PyTorch, whose
     eager autograd of the parallel method is several times its forward, the
-    wrapper's backward is then the hand-written VJP of the whole path); nor is
+    wrapper's backward is then the hand-written VJP of the whole path; JAX
+    takes that VJP through ``jax_tangent_wrap`` in :func:`signature`); nor is
     there without a known length or where the framework has no autodiff.
     """
     shape = tuple(path.shape)

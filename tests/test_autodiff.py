@@ -143,7 +143,12 @@ def test_jax_auto_scans_forward_and_differentiates_the_parallel_method(opts, rng
     x = jnp.asarray(path)
     assert "custom_jvp_call" in str(jax.make_jaxpr(loss)(x))
     assert "scan" in str(jax.make_jaxpr(loss)(x))
+    # Differentiated, the values come from the parallel forward the derivatives need.
+    value, grad = jax.value_and_grad(loss)(x)
+    assert "scan" not in str(jax.make_jaxpr(jax.value_and_grad(loss))(x))
+    np.testing.assert_allclose(value, loss(x, "sequential"), rtol=1e-12)
     expected = jax.grad(lambda p: loss(p, "sequential"))(x)
+    np.testing.assert_allclose(grad, expected, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(jax.grad(loss)(x), expected, rtol=1e-10, atol=1e-12)
     t = jnp.asarray(rng.normal(size=path.shape))
     np.testing.assert_allclose(jax.jvp(loss, (x,), (t,))[1], jnp.vdot(expected, t), rtol=1e-10)
@@ -157,6 +162,51 @@ def test_jax_auto_scans_forward_and_differentiates_the_parallel_method(opts, rng
         expected_hess = jax.hessian(lambda p: part(p, "sequential"))(x[:1, :6])
         np.testing.assert_allclose(hess, expected_hess, rtol=1e-8, atol=1e-10)
         assert float(jnp.abs(hess).max()) > 0
+
+
+@pytest.mark.skipif("jax" not in BACKENDS_BY_NAME, reason="jax is not in this session's backends")
+@pytest.mark.parametrize("depth", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize(("batch", "length", "channels"), [((), 1, 2), ((3,), 2, 1), ((2, 2), 7, 3)])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_jax_whole_path_derivatives_are_the_transposed_hand_written_vjp(
+    depth, batch, length, channels, dtype, rng
+):
+    """Where the whole path fits, JAX's derivatives come from the hand-written VJP (a ``custom_jvp``).
+
+    ``grad``, ``jvp`` and forward-over-reverse Hessian-vector products of the
+    parallel method agree with the sequential method's plain autodiff through
+    its scan, a separate computation; the gradient is also checked against
+    finite differences of the reference (in float64).
+    """
+    jax = BACKENDS_BY_NAME["jax"].module
+    jnp = jax.numpy
+    path = rng.normal(size=(*batch, length, channels))
+    w = rng.normal(size=(*batch, keras_sig.sigdim(channels, depth)))
+    x, wt = jnp.asarray(path, dtype=dtype), jnp.asarray(w, dtype=dtype)
+
+    def loss(p, method="parallel"):
+        return jnp.sum(keras_sig.signature(p, depth, method=method) * wt)
+
+    assert "custom_jvp_call" in str(jax.make_jaxpr(loss)(x))
+    tol = {"rtol": 1e-10, "atol": 1e-12} if dtype == "float64" else {"rtol": 2e-4, "atol": 2e-5}
+    expected = jax.grad(lambda p: loss(p, "sequential"))(x)
+    got = jax.jit(jax.grad(loss))(x)
+    assert got.dtype == x.dtype
+    np.testing.assert_allclose(got, expected, **tol)
+    if dtype == "float64":
+        fd = reference.finite_difference_grad(
+            lambda p: float(np.sum(reference.signature(p, depth) * w)), path
+        )
+        np.testing.assert_allclose(got, fd, rtol=1e-6, atol=1e-7)
+    t = jnp.asarray(rng.normal(size=path.shape), dtype=dtype)
+    np.testing.assert_allclose(jax.jvp(loss, (x,), (t,))[1], jnp.vdot(expected, t), **tol)
+
+    def square(p, method="parallel"):
+        return jnp.sum(keras_sig.signature(p, depth, method=method) ** 2)
+
+    hvp = jax.jvp(jax.grad(square), (x,), (t,))[1]
+    expected_hvp = jax.jvp(jax.grad(lambda p: square(p, "sequential")), (x,), (t,))[1]
+    np.testing.assert_allclose(hvp, expected_hvp, **tol)
 
 
 @pytest.mark.skipif("torch" not in BACKENDS_BY_NAME, reason="torch is not in this session's backends")

@@ -284,9 +284,11 @@ def test_jax_forward_mode_of_the_signature_itself_is_refused_by_jax(rng):
 def test_the_custom_gradient_is_the_one_used(rng):
     """Each framework's graph holds the wrapper when the gradient would not fit the budget.
 
-    When it fits (the default budget and a short path), JAX uses plain autodiff:
-    it stays within the budget and needs no recomputation. PyTorch keeps the
-    wrapper, whose backward is then the hand-written VJP of the whole path.
+    When it fits (the default budget and a short path), no recomputation is
+    needed: PyTorch keeps the wrapper, whose backward is then the hand-written
+    VJP of the whole path on the forward's tape, and JAX takes that VJP as a
+    ``custom_jvp`` (forward mode keeps working), except for an explicit
+    ``method="sequential"``, which JAX differentiates through its scan.
     """
     path = rng.normal(size=(2, 6, 2))
     small = _budget_for(2, path.shape, 3)
@@ -306,7 +308,12 @@ def test_the_custom_gradient_is_the_one_used(rng):
         assert "custom_vjp_call" in str(
             jax.make_jaxpr(lambda q: keras_sig.signature(q, 3, memory_budget=small))(p)
         )
-        assert "custom_vjp_call" not in str(jax.make_jaxpr(lambda q: keras_sig.signature(q, 3))(p))
+        fits = str(jax.make_jaxpr(lambda q: keras_sig.signature(q, 3))(p))
+        assert "custom_vjp_call" not in fits
+        assert "custom_jvp_call" in fits
+        scan = str(jax.make_jaxpr(lambda q: keras_sig.signature(q, 3, method="sequential"))(p))
+        assert "custom_jvp_call" not in scan
+        assert "custom_vjp_call" not in scan
 
 
 @pytest.mark.skipif("torch" not in BACKENDS_BY_NAME, reason="torch is not in this session's backends")

@@ -493,9 +493,10 @@ def signature(
     ``grad_chunk`` increments, or :func:`parallel_vjp` of the whole path if
     ``grad_chunk`` is ``None``; then ``taped`` is ``(forward, backward)`` that
     keep and take the parallel method's tape instead of recomputing it, which a
-    wrapper may use. Otherwise ``tangent(primal, other)``, where given
-    (with ``stream=False``), gives ``points -> signature`` by ``method`` the
-    derivatives of the parallel method.
+    wrapper may use. Otherwise ``tangent(primal, taped)``, where given
+    (with ``stream=False``), gives ``points -> signature`` by ``method`` (by the
+    taped forward if ``primal`` is ``None``) the derivatives of the whole path's
+    :func:`parallel_vjp` at the taped forward's tape.
     """
     channels = path.shape[-1]
 
@@ -519,6 +520,10 @@ def signature(
             levels, tape = parallel_with_tape(increments(points, None, xp=xp), depth, xp=xp)
             return concat_levels(levels, xp=xp), tape
 
+        def taped_backward(points: Array, tape: list[Array] | None, cotangent: Array) -> Array:
+            z = increments(points, None, xp=xp)
+            return points_cotangent(parallel_vjp(z, depth, cotangent, xp=xp, tape=tape), xp=xp)
+
         if light is not None:
 
             def backward(points: Array, final: Array, cotangent: Array) -> Array:
@@ -526,17 +531,15 @@ def signature(
                     return taped_backward(points, None, cotangent)
                 return light_backward(points, final, cotangent, depth, chunk=grad_chunk, xp=xp, scan=scan)
 
-            def taped_backward(points: Array, tape: list[Array] | None, cotangent: Array) -> Array:
-                z = increments(points, None, xp=xp)
-                return points_cotangent(parallel_vjp(z, depth, cotangent, xp=xp, tape=tape), xp=xp)
-
             # The whole path's VJP may keep the parallel method's tape (it fits the budget).
             whole = grad_chunk is None and method != "sequential"
             taped = (taped_forward, taped_backward) if whole else None
             wrapped = light(forward_points, backward, taped)
         else:
             assert tangent is not None
-            wrapped = tangent(forward_points, lambda points: taped_forward(points)[0])
+            # The values of the parallel method are the taped forward's own.
+            primal = forward_points if method == "sequential" else None
+            wrapped = tangent(primal, (taped_forward, taped_backward))
         levels = split_levels(wrapped(points), channels, depth)
     else:
         levels = forward(increments(path, basepoint, xp=xp))

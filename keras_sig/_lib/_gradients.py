@@ -12,9 +12,12 @@ cotangent)``, or ``None`` where the framework has no autodiff. ``taped``, where
 given, is ``(forward_tape, backward_tape)``: a forward that also returns the
 intermediates a backward can take instead of recomputing them (only the
 PyTorch wrapper uses it; JAX and TensorFlow get no ``taped`` in practice).
+Where the whole path's derivatives fit the budget, JAX takes no custom VJP
+but :func:`jax_tangent_wrap`: a ``custom_jvp`` whose tangent map is the
+transposed hand-written VJP, so forward mode keeps working.
 
-* JAX: :func:`jax.custom_vjp`. The residuals are the input (the path's points)
-  and the final signature. The backward is made of JAX operations, so it can be
+* JAX (memory-light): :func:`jax.custom_vjp`. The residuals are the input
+  (the path's points) and the final signature. The backward is made of JAX operations, so it can be
   differentiated again in reverse mode (``jax.grad`` of a gradient, and
   Hessian-vector products written as ``jax.grad`` of ``vdot(grad, v)``);
   forward mode (``jax.jvp``, ``jax.jacfwd``, ``jax.hessian``) of a
@@ -81,25 +84,43 @@ def _jax_wrap(forward: Forward, backward: Backward, _taped: Taped | None = None)
     return light
 
 
-def jax_tangent_wrap(primal: Forward, tangent: Forward) -> Forward:
-    """``primal``'s values with ``tangent``'s derivatives, by :func:`jax.custom_jvp`.
+def jax_tangent_wrap(primal: Forward | None, taped: Taped) -> Forward:
+    """A function with :func:`jax.custom_jvp` derivatives from the hand-written VJP.
 
-    For two functions with the same values (two methods of the signature):
-    the forward runs ``primal`` and forward mode differentiates ``tangent``;
-    reverse mode transposes that tangent map, so ``jax.grad`` costs about
-    what plain autodiff of ``tangent`` costs. Forward mode, reverse mode and
-    their compositions (``jax.hessian``) all work.
+    ``taped`` is ``(forward_tape, backward_tape)`` of the parallel method (see
+    :func:`light_gradient_for`). Undifferentiated, the values are
+    ``primal``'s (another method of the signature, as JAX's fast CPU scan),
+    or the taped forward's if ``primal`` is ``None``; differentiated, they are
+    the taped forward's, which the derivatives need anyway (so
+    ``jax.value_and_grad`` runs no second forward; the two agree to
+    rounding). The tangent map is the linear transpose
+    (:func:`jax.linear_transpose`) of the hand-written VJP at the forward's
+    tape, so ``jax.jvp`` runs that transpose, and ``jax.grad``, transposing it
+    back, runs the hand-written VJP itself on the tape kept from the forward:
+    no recomputation, and faster than XLA's transpose of the parallel method
+    (backward/forward 2.6x against 3.1x, batch 128, length 100, channels 5,
+    depth 4). Being linear operations on the tape, which is made of the input
+    by array operations, the derivatives are differentiable again: forward
+    mode, reverse mode and their compositions (``jax.hessian``) all work.
     """
     import jax
 
+    forward_tape, backward_tape = taped
+
     @jax.custom_jvp
     def wrapped(x: Array) -> Array:
-        return primal(x)
+        return forward_tape(x)[0] if primal is None else primal(x)
 
     @wrapped.defjvp
     def wrapped_jvp(primals: tuple[Array], tangents: tuple[Array]) -> tuple[Array, Array]:
-        _, out = jax.jvp(tangent, primals, tangents)
-        return primal(*primals), out
+        (x,), (dx,) = primals, tangents
+        out, tape = forward_tape(x)
+
+        def vjp(cotangent: Array) -> Array:
+            return backward_tape(x, tape, cotangent)
+
+        (tangent_out,) = jax.linear_transpose(vjp, jax.ShapeDtypeStruct(out.shape, out.dtype))(dx)
+        return out, tangent_out
 
     return wrapped
 
