@@ -548,14 +548,16 @@ def _chunking(
     """Chunk lengths for the forward (``chunk``) and the memory-light backward (``grad_chunk``).
 
     The backward differentiates one chunk at a time (the hand-written VJP on
-    the chunk's intermediates), which needs :data:`_GRADIENT_MEMORY_FACTOR` times the forward's memory, so its
-    chunks are that much shorter. When the whole path fits in one such chunk,
-    plain autodiff of the whole path stays within the budget and is faster (no
-    recomputation), so there is no memory-light wrapper (on PyTorch, whose
-    eager autograd of the parallel method is several times its forward, the
-    wrapper's backward is then the hand-written VJP of the whole path; JAX
-    takes that VJP through ``jax_tangent_wrap`` in :func:`signature`); nor is
-    there without a known length or where the framework has no autodiff.
+    the chunk's intermediates), which needs :data:`_GRADIENT_MEMORY_FACTOR`
+    times the forward's memory, so its chunks are that much shorter. When the
+    whole path fits in one such chunk, differentiating the whole path at once
+    stays within the budget and is faster (no recomputation), so there is no
+    memory-light wrapper: TensorFlow takes plain autodiff, and JAX the
+    hand-written VJP of the whole path through ``jax_tangent_wrap`` (in
+    :func:`signature`). PyTorch, whose eager autograd of the parallel method
+    is several times its forward, keeps the wrapper, whose backward is then
+    that VJP. Nor is there a wrapper without a known length or where the
+    framework has no autodiff.
     """
     shape = tuple(path.shape)
     itemsize = int(getattr(path.dtype, "itemsize", 0) or getattr(path.dtype, "size", 8))

@@ -494,9 +494,9 @@ def signature(
     ``grad_chunk`` is ``None``; then ``taped`` is ``(forward, backward)`` that
     keep and take the parallel method's tape instead of recomputing it, which a
     wrapper may use. Otherwise ``tangent(primal, taped)``, where given
-    (with ``stream=False``), gives ``points -> signature`` by ``method`` (by the
-    taped forward if ``primal`` is ``None``) the derivatives of the whole path's
-    :func:`parallel_vjp` at the taped forward's tape.
+    (with ``stream=False``), gives ``points -> signature`` by ``method`` the
+    derivatives of the whole path's :func:`parallel_vjp` at the taped
+    forward's tape.
     """
     channels = path.shape[-1]
 
@@ -537,9 +537,7 @@ def signature(
             wrapped = light(forward_points, backward, taped)
         else:
             assert tangent is not None
-            # The values of the parallel method are the taped forward's own.
-            primal = forward_points if method == "sequential" else None
-            wrapped = tangent(primal, (taped_forward, taped_backward))
+            wrapped = tangent(forward_points, (taped_forward, taped_backward))
         levels = split_levels(wrapped(points), channels, depth)
     else:
         levels = forward(increments(path, basepoint, xp=xp))

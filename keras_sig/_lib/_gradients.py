@@ -17,8 +17,8 @@ but :func:`jax_tangent_wrap`: a ``custom_jvp`` whose tangent map is the
 transposed hand-written VJP, so forward mode keeps working.
 
 * JAX (memory-light): :func:`jax.custom_vjp`. The residuals are the input
-  (the path's points) and the final signature. The backward is made of JAX operations, so it can be
-  differentiated again in reverse mode (``jax.grad`` of a gradient, and
+  (the path's points) and the final signature. The backward is made of JAX
+  operations, so it can be differentiated again in reverse mode (``jax.grad`` of a gradient, and
   Hessian-vector products written as ``jax.grad`` of ``vdot(grad, v)``);
   forward mode (``jax.jvp``, ``jax.jacfwd``, ``jax.hessian``) of a
   ``custom_vjp`` function is refused by JAX itself.
@@ -84,16 +84,15 @@ def _jax_wrap(forward: Forward, backward: Backward, _taped: Taped | None = None)
     return light
 
 
-def jax_tangent_wrap(primal: Forward | None, taped: Taped) -> Forward:
+def jax_tangent_wrap(primal: Forward, taped: Taped) -> Forward:
     """A function with :func:`jax.custom_jvp` derivatives from the hand-written VJP.
 
     ``taped`` is ``(forward_tape, backward_tape)`` of the parallel method (see
     :func:`light_gradient_for`). Undifferentiated, the values are
-    ``primal``'s (another method of the signature, as JAX's fast CPU scan),
-    or the taped forward's if ``primal`` is ``None``; differentiated, they are
-    the taped forward's, which the derivatives need anyway (so
-    ``jax.value_and_grad`` runs no second forward; the two agree to
-    rounding). The tangent map is the linear transpose
+    ``primal``'s (the parallel method itself, or another method of the
+    signature, as JAX's fast CPU scan); differentiated, they are the taped
+    forward's, which the derivatives need anyway (so ``jax.value_and_grad``
+    runs no second forward; the two agree to rounding). The tangent map is the linear transpose
     (:func:`jax.linear_transpose`) of the hand-written VJP at the forward's
     tape, so ``jax.jvp`` runs that transpose, and ``jax.grad``, transposing it
     back, runs the hand-written VJP itself on the tape kept from the forward:
@@ -109,7 +108,7 @@ def jax_tangent_wrap(primal: Forward | None, taped: Taped) -> Forward:
 
     @jax.custom_jvp
     def wrapped(x: Array) -> Array:
-        return forward_tape(x)[0] if primal is None else primal(x)
+        return primal(x)
 
     @wrapped.defjvp
     def wrapped_jvp(primals: tuple[Array], tangents: tuple[Array]) -> tuple[Array, Array]:
