@@ -489,12 +489,12 @@ def signature(
         if memory_budget is None
         else check_int("memory_budget", memory_budget, minimum=1)
     )
-    auto_scan = False
+    # An explicit sequential method is differentiated through its scan; when
+    # ``auto`` picks the scan (JAX on the CPU, for its faster forward), the
+    # parallel method's derivatives are taken where they fit the budget.
+    through_scan = chosen == "sequential"
     if chosen == "auto":
         chosen = choose_method(xp, path)
-        # JAX on the CPU: the scan's forward is the faster, the parallel
-        # method's derivatives are (used where they fit the budget).
-        auto_scan = chosen == "sequential"
     chosen = method_for_compiler(xp, chosen, path.shape[-2])
     kwargs = {
         "stream": stream,
@@ -503,17 +503,16 @@ def signature(
         "method": chosen,
         "xp": xp,
         "scan": scan_for(xp),
-        **_chunking(path, depth, stream=stream, budget=budget, xp=xp, basepoint=bp is not None),
+        **_chunking(
+            path,
+            depth,
+            stream=stream,
+            budget=budget,
+            xp=xp,
+            basepoint=bp is not None,
+            through_scan=through_scan,
+        ),
     }
-    if (
-        is_jax_namespace(xp)
-        and kwargs["light"] is None
-        and not stream
-        and (chosen != "sequential" or auto_scan)
-    ):
-        # The whole path's derivatives fit the budget: the hand-written VJP on
-        # the forward's tape, as a custom JVP (forward mode keeps working).
-        kwargs["tangent"] = jax_tangent_wrap
     if is_dask_array(path):
         return _dask_signature(
             path,
@@ -543,9 +542,16 @@ def _eager_on_cpu(path: Array, xp: Namespace) -> bool:
 
 
 def _chunking(
-    path: Array, depth: int, *, stream: bool, budget: int, xp: Namespace, basepoint: bool
+    path: Array,
+    depth: int,
+    *,
+    stream: bool,
+    budget: int,
+    xp: Namespace,
+    basepoint: bool,
+    through_scan: bool,
 ) -> dict[str, Any]:
-    """Chunk lengths for the forward (``chunk``) and the memory-light backward (``grad_chunk``).
+    """Chunk lengths (``chunk``, ``grad_chunk``) and the custom gradient (``light``, ``tangent``).
 
     The backward differentiates one chunk at a time (the hand-written VJP on
     the chunk's intermediates), which needs :data:`_GRADIENT_MEMORY_FACTOR`
@@ -553,11 +559,13 @@ def _chunking(
     whole path fits in one such chunk, differentiating the whole path at once
     stays within the budget and is faster (no recomputation), so there is no
     memory-light wrapper: TensorFlow takes plain autodiff, and JAX the
-    hand-written VJP of the whole path through ``jax_tangent_wrap`` (in
-    :func:`signature`). PyTorch, whose eager autograd of the parallel method
-    is several times its forward, keeps the wrapper, whose backward is then
-    that VJP. Nor is there a wrapper without a known length or where the
-    framework has no autodiff.
+    hand-written VJP of the whole path as ``tangent``
+    (:func:`~keras_sig._lib._gradients.jax_tangent_wrap`), unless the
+    sequential method was asked for (``through_scan``: JAX differentiates its
+    scan). PyTorch, whose eager autograd of the parallel method is several
+    times its forward, keeps the wrapper, whose backward is then that VJP.
+    Nor is there a wrapper without a known length or where the framework has
+    no autodiff.
     """
     shape = tuple(path.shape)
     itemsize = int(getattr(path.dtype, "itemsize", 0) or getattr(path.dtype, "size", 8))
@@ -571,4 +579,12 @@ def _chunking(
     # PyTorch's autograd of the whole path is slower than the hand-written VJP.
     whole = fits and is_torch_namespace(xp)
     light = None if stream or steps is None or (fits and not whole) else light_gradient_for(xp)
-    return {"chunk": chunk, "grad_chunk": None if fits else grad_chunk, "light": light}
+    tangent = None
+    if fits and not stream and not through_scan and is_jax_namespace(xp):
+        tangent = jax_tangent_wrap  # forward mode keeps working (a custom JVP)
+    return {
+        "chunk": chunk,
+        "grad_chunk": None if fits else grad_chunk,
+        "light": light,
+        "tangent": tangent,
+    }

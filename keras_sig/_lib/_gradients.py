@@ -18,9 +18,9 @@ transposed hand-written VJP, so forward mode keeps working.
 
 * JAX (memory-light): :func:`jax.custom_vjp`. The residuals are the input
   (the path's points) and the final signature. The backward is made of JAX
-  operations, so it can be differentiated again in reverse mode (``jax.grad`` of a gradient, and
-  Hessian-vector products written as ``jax.grad`` of ``vdot(grad, v)``);
-  forward mode (``jax.jvp``, ``jax.jacfwd``, ``jax.hessian``) of a
+  operations, so it can be differentiated again in reverse mode (``jax.grad``
+  of a gradient, and Hessian-vector products written as ``jax.grad`` of
+  ``vdot(grad, v)``); forward mode (``jax.jvp``, ``jax.jacfwd``, ``jax.hessian``) of a
   ``custom_vjp`` function is refused by JAX itself.
 * PyTorch: a :class:`torch.autograd.Function`
   (:mod:`keras_sig._lib._torch_function`). A backward asked to build a graph
