@@ -27,6 +27,13 @@ from keras_sig._logsig_api import (
     signature_inverse,
     signature_to_logsignature,
 )
+from keras_sig._transforms_api import (
+    add_time,
+    dyadic_signature,
+    invisibility_reset,
+    lead_lag,
+    windowed_signature,
+)
 
 if TYPE_CHECKING:
     from keras_sig.shims.jax import jax_gpu_signature, jax_signature
@@ -46,10 +53,14 @@ __all__ = [
     "LogSigLayer",
     "SigLayer",
     "__version__",
+    "add_time",
     "all_words",
+    "dyadic_signature",
     "extract_signature_term",
+    "invisibility_reset",
     "jax_gpu_signature",
     "jax_signature",
+    "lead_lag",
     "logsigdim",
     "logsignature",
     "logsignature_to_signature",
@@ -61,6 +72,7 @@ __all__ = [
     "signature_combine",
     "signature_inverse",
     "signature_to_logsignature",
+    "windowed_signature",
 ]
 
 

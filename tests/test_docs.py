@@ -21,7 +21,18 @@ def test_docstring_examples_run():
     assert result.failed == 0
 
 
-@pytest.mark.parametrize("name", ["signature", "sigdim"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "signature",
+        "sigdim",
+        "add_time",
+        "lead_lag",
+        "invisibility_reset",
+        "windowed_signature",
+        "dyadic_signature",
+    ],
+)
 def test_public_functions_have_numpydoc_sections(name):
     doc = inspect.getdoc(getattr(keras_sig, name))
     for section in ("Parameters\n----------", "Returns\n-------", "Examples\n--------"):

@@ -1,0 +1,89 @@
+"""Path augmentations, and the gather plans of windowed signatures.
+
+The augmentations are array-API operations on paths ``(..., length, channels)``.
+A window plan lists, for each window, the points it spans (``first`` and
+``last``, inclusive); :func:`gather_indices` turns a plan into one flat index
+list of equal-length windows, the shorter ones padded by repeating their last
+point, whose zero increments leave a signature unchanged.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from keras_sig._lib._typing import Array, Namespace
+
+__all__ = [
+    "add_time",
+    "dyadic_plan",
+    "gather_indices",
+    "invisibility_reset",
+    "lead_lag",
+    "sliding_plan",
+    "uniform_times",
+]
+
+Plan = list[tuple[int, int]]
+
+
+def uniform_times(length: int) -> list[float]:
+    """``length`` equally spaced times from 0 to 1 (``[0.0]`` for one point)."""
+    return [i / (length - 1) if length > 1 else 0.0 for i in range(length)]
+
+
+def add_time(path: Array, times: Array, *, xp: Namespace) -> Array:
+    """``path`` with ``times`` ``(..., length)`` (broadcast to its batch) as a new first channel."""
+    column = xp.broadcast_to(times[..., None], (*path.shape[:-1], 1))
+    return xp.concat([column, path], axis=-1)
+
+
+def lead_lag(path: Array, *, xp: Namespace) -> Array:
+    """The lead-lag path ``(..., 2 * length - 1, 2 * channels)``: lead channels, then lag.
+
+    Point ``2i`` is ``(x_i, x_i)`` and point ``2i + 1`` is ``(x_{i+1}, x_i)``:
+    every point repeated twice, the lead dropping the first copy and the lag
+    the last.
+    """
+    length, channels = path.shape[-2], path.shape[-1]
+    twice = xp.reshape(xp.stack([path, path], axis=-2), (*path.shape[:-2], 2 * length, channels))
+    return xp.concat([twice[..., 1:, :], twice[..., :-1, :]], axis=-1)
+
+
+def invisibility_reset(path: Array, *, xp: Namespace) -> Array:
+    """The invisibility-reset path ``(..., length + 2, channels + 1)``.
+
+    A visibility channel, 1 along the path; then the last point with
+    visibility 0; then the origin with visibility 0.
+    """
+    ones = xp.ones_like(path[..., :1])
+    visible = xp.concat([path, ones], axis=-1)
+    hidden = xp.concat([path[..., -1:, :], xp.zeros_like(ones[..., -1:, :])], axis=-1)
+    return xp.concat([visible, hidden, xp.zeros_like(hidden)], axis=-2)
+
+
+def sliding_plan(length: int, window: int, step: int) -> Plan:
+    """Windows of ``window`` points, the ``i``-th starting at point ``i * step``, as long as they fit."""
+    return [(start, start + window - 1) for start in range(0, length - window + 1, step)]
+
+
+def dyadic_plan(length: int, dyadic_depth: int) -> Plan:
+    """The dyadic pieces of levels ``0..dyadic_depth``, coarsest first.
+
+    Level ``j`` cuts the ``length - 1`` increments into ``2**j`` consecutive
+    pieces at points ``(i * (length - 1)) // 2**j``; consecutive pieces share
+    their boundary point. A piece with no increment (more pieces than
+    increments) is a single point.
+    """
+    steps = length - 1
+    plan: Plan = []
+    for level in range(dyadic_depth + 1):
+        cuts = [(i * steps) >> level for i in range(2**level + 1)]
+        plan.extend(itertools.pairwise(cuts))
+    return plan
+
+
+def gather_indices(plan: Plan) -> tuple[list[int], int]:
+    """``(indices, width)``: the points of every window of ``plan``, each padded to ``width`` points."""
+    width = max(last - first + 1 for first, last in plan)
+    indices = [min(first + j, last) for first, last in plan for j in range(width)]
+    return indices, width

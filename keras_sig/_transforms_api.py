@@ -1,0 +1,383 @@
+"""Public path augmentations and windowed signatures: docstrings, validation, dispatch.
+
+The augmentations (:func:`add_time`, :func:`lead_lag`,
+:func:`invisibility_reset`) are array operations from
+:mod:`keras_sig._core._transforms`, so they run on every backend, differentiate
+and compile like the signature. The windowed signatures gather the windows of a
+path into one batch of equal-length paths (the shorter ones padded with their
+last point, which changes no signature) and take :func:`keras_sig.signature` of
+it: every window's signature is computed from its own points, exactly, never
+by dividing prefix signatures, which loses accuracy on long paths.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+from keras_sig import _api
+from keras_sig._api import (
+    as_array,
+    check_batch,
+    check_bool,
+    check_int,
+    check_path,
+    companion,
+    floating,
+    shape_text,
+)
+from keras_sig._core import _transforms
+from keras_sig._lib._backends import device_of
+from keras_sig._lib._typing import Array, Method, Namespace
+
+__all__ = ["add_time", "dyadic_signature", "invisibility_reset", "lead_lag", "windowed_signature"]
+
+
+def _path(path: Any, xp: Namespace | None) -> tuple[Array, Namespace, int]:
+    """The validated floating ``path``, its namespace, and its (known) length."""
+    path, xp = as_array("path", path, xp)
+    path = floating("path", path, xp)
+    length, _ = check_path(path)
+    if length is None:
+        msg = f"path must have a known length (second-to-last axis); got shape {shape_text(path.shape)}"
+        raise ValueError(msg)
+    return path, xp, length
+
+
+def _placed(fn: Callable[[], Array], path: Array, xp: Namespace) -> Array:
+    """``fn()``, on ``path``'s device under TensorFlow (which would otherwise pick a GPU)."""
+    adapter = getattr(xp, "_keras_sig_adapter", False)
+    with xp.placed_like(path) if adapter else contextlib.nullcontext():
+        return fn()
+
+
+# --------------------------------------------------------------------------- augmentations
+
+
+def add_time(path: Array, *, times: Array | None = None, xp: Namespace | None = None) -> Array:
+    """Add time as the first channel of a path.
+
+    Without time, a signature cannot tell a path from any reparametrisation of
+    it (the same points visited at another speed); with time as a channel, it
+    can, and the path is never tree-like, so the signature determines it.
+
+    Parameters
+    ----------
+    path : array of shape (..., length, channels)
+        Points of the path (any supported array library; see
+        :func:`keras_sig.signature`).
+    times : array of shape (..., length), optional
+        The time of each point, broadcast to the path's batch shape; by
+        default ``length`` equally spaced times from 0 to 1 (0 for a single
+        point).
+    xp : namespace, optional
+        Array namespace to use instead of the one inferred from ``path``.
+
+    Returns
+    -------
+    array
+        Shape ``(..., length, channels + 1)``: channel 0 is time, channels
+        ``1..channels`` are ``path``'s. Same kind of array, dtype and device
+        as ``path``.
+
+    Raises
+    ------
+    TypeError
+        If ``path`` or ``times`` is not numeric, or ``times`` comes from another
+        array library.
+    ValueError
+        If ``path`` has rank below 2 or an unknown length, or ``times`` does not
+        have shape ``(..., length)`` with a batch shape broadcastable to the
+        path's.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import keras_sig
+    >>> keras_sig.add_time(np.array([[3.0], [5.0], [4.0]]))
+    array([[0. , 3. ],
+           [0.5, 5. ],
+           [1. , 4. ]])
+    """
+    path, xp, length = _path(path, xp)
+    if times is None:
+        column = xp.asarray(_transforms.uniform_times(length), dtype=path.dtype, device=device_of(path, xp))
+    else:
+        column = companion("times", times, path, xp)
+        shape = tuple(column.shape)
+        if len(shape) < 1 or shape[-1] != length:
+            msg = f"times must have shape (..., {length}) to match path's length; got {shape_text(shape)}"
+            raise ValueError(msg)
+        check_batch("times", shape[:-1], tuple(path.shape[:-2]), f"(..., {length})")
+    return _placed(lambda: _transforms.add_time(path, column, xp=xp), path, xp)
+
+
+def lead_lag(path: Array, *, xp: Namespace | None = None) -> Array:
+    """The lead-lag transform of a path.
+
+    The lead steps to each new point first, then the lag follows it:
+    ``(x_0, x_0), (x_1, x_0), (x_1, x_1), (x_2, x_1), ...``. The signature of
+    the lead-lag path sees the path's quadratic variation: for each channel
+    ``c``, the level-2 term of the word ``(lead c, lag c)`` minus that of
+    ``(lag c, lead c)`` (twice the Lévy area between the two) is
+    ``sum_i (x_{i+1, c} - x_{i, c})**2``.
+
+    Parameters
+    ----------
+    path : array of shape (..., length, channels)
+        Points of the path.
+    xp : namespace, optional
+        Array namespace to use instead of the one inferred from ``path``.
+
+    Returns
+    -------
+    array
+        Shape ``(..., 2 * length - 1, 2 * channels)``: channels
+        ``0..channels-1`` are the lead, ``channels..2*channels-1`` the lag.
+        Same kind of array, dtype and device as ``path``.
+
+    Raises
+    ------
+    TypeError
+        If ``path`` is not numeric.
+    ValueError
+        If ``path`` has rank below 2 or an unknown length.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import keras_sig
+    >>> keras_sig.lead_lag(np.array([[1.0], [4.0], [2.0]]))
+    array([[1., 1.],
+           [4., 1.],
+           [4., 4.],
+           [2., 4.],
+           [2., 2.]])
+    """
+    path, xp, _ = _path(path, xp)
+    return _placed(lambda: _transforms.lead_lag(path, xp=xp), path, xp)
+
+
+def invisibility_reset(path: Array, *, xp: Namespace | None = None) -> Array:
+    """The invisibility-reset transform of a path.
+
+    Adds a visibility channel, 1 along the path, then appends two points: the
+    last point with visibility 0, and the origin with visibility 0. The
+    signature of the result then also carries the path's starting point (its
+    level 1 is ``(-x_0, -1)``), which a plain signature, being invariant to
+    translation, does not.
+
+    Parameters
+    ----------
+    path : array of shape (..., length, channels)
+        Points of the path.
+    xp : namespace, optional
+        Array namespace to use instead of the one inferred from ``path``.
+
+    Returns
+    -------
+    array
+        Shape ``(..., length + 2, channels + 1)``; the visibility is the last
+        channel. Same kind of array, dtype and device as ``path``.
+
+    Raises
+    ------
+    TypeError
+        If ``path`` is not numeric.
+    ValueError
+        If ``path`` has rank below 2 or an unknown length.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import keras_sig
+    >>> keras_sig.invisibility_reset(np.array([[1.0], [3.0]]))
+    array([[1., 1.],
+           [3., 1.],
+           [3., 0.],
+           [0., 0.]])
+    """
+    path, xp, _ = _path(path, xp)
+    return _placed(lambda: _transforms.invisibility_reset(path, xp=xp), path, xp)
+
+
+# --------------------------------------------------------------------------- windows
+
+
+def _windows_signature(
+    path: Array,
+    xp: Namespace,
+    plan: _transforms.Plan,
+    depth: int,
+    options: dict[str, Any],
+) -> Array:
+    """:func:`keras_sig.signature` of the windows of ``plan``: shape ``(..., len(plan), sigdim)``."""
+    indices, width = _transforms.gather_indices(plan)
+
+    def gather() -> Array:
+        index = xp.asarray(indices, device=device_of(path, xp))
+        flat = xp.take(path, index, axis=-2)
+        return xp.reshape(flat, (*path.shape[:-2], len(plan), width, path.shape[-1]))
+
+    return _api.signature(_placed(gather, path, xp), depth, xp=xp, **options)
+
+
+def _options(inverse: bool, scalar_term: bool, method: Method, memory_budget: int | None) -> dict[str, Any]:
+    """The options passed on to :func:`keras_sig.signature` (validated there; flags here)."""
+    return {
+        "inverse": check_bool("inverse", inverse),
+        "scalar_term": check_bool("scalar_term", scalar_term),
+        "method": method,
+        "memory_budget": memory_budget,
+    }
+
+
+def windowed_signature(
+    path: Array,
+    depth: int,
+    window: int,
+    *,
+    step: int = 1,
+    inverse: bool = False,
+    scalar_term: bool = False,
+    method: Method = "auto",
+    memory_budget: int | None = None,
+    xp: Namespace | None = None,
+) -> Array:
+    """Signatures of a path over sliding windows.
+
+    Window ``i`` is ``path[..., i * step : i * step + window, :]``; windows
+    are taken while they fit, so there are ``(length - window) // step + 1``.
+    (For windows that all start at the first point, use
+    ``signature(..., stream=True)``, which is cheaper.)
+
+    Parameters
+    ----------
+    path : array of shape (..., length, channels)
+        Points of the path (any supported array library).
+    depth : int
+        Truncation depth ``N >= 1``.
+    window : int
+        Points per window, ``1 <= window <= length`` (a window of one point
+        has the signature of a constant path: zero).
+    step : int, default 1
+        Points between the starts of consecutive windows, ``>= 1``.
+    inverse, scalar_term, method, memory_budget, xp
+        As for :func:`keras_sig.signature`, applied to every window.
+
+    Returns
+    -------
+    array
+        Shape ``(..., n_windows, sigdim)``. Same kind of array, dtype and
+        device as ``path``; differentiable like :func:`keras_sig.signature`.
+
+    Raises
+    ------
+    TypeError
+        If ``depth``, ``window`` or ``step`` is not an integer, or another
+        argument has the wrong type.
+    ValueError
+        If ``window`` is not in ``1..length``, ``step < 1``, the path's length
+        is unknown, or as for :func:`keras_sig.signature`.
+
+    Notes
+    -----
+    Every window's signature is computed from its own points (the windows are
+    gathered into one batch of shape ``(..., n_windows, window, channels)``),
+    so accuracy does not depend on where the window sits; the memory of that
+    batch is ``n_windows * window * channels`` numbers per path.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import keras_sig
+    >>> path = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
+    >>> keras_sig.windowed_signature(path, 2, window=3).shape
+    (2, 6)
+    >>> bool(np.allclose(keras_sig.windowed_signature(path, 2, window=3)[1],
+    ...                  keras_sig.signature(path[1:4], 2)))
+    True
+    """
+    path, xp, length = _path(path, xp)
+    depth = check_int("depth", depth, minimum=1)
+    window = check_int("window", window, minimum=1)
+    step = check_int("step", step, minimum=1)
+    if window > length:
+        msg = f"window must be at most the path's length ({length} points); got {window}"
+        raise ValueError(msg)
+    plan = _transforms.sliding_plan(length, window, step)
+    return _windows_signature(path, xp, plan, depth, _options(inverse, scalar_term, method, memory_budget))
+
+
+def dyadic_signature(
+    path: Array,
+    depth: int,
+    dyadic_depth: int,
+    *,
+    inverse: bool = False,
+    scalar_term: bool = False,
+    method: Method = "auto",
+    memory_budget: int | None = None,
+    xp: Namespace | None = None,
+) -> Array:
+    """Signatures of a path over its dyadic pieces, levels ``0..dyadic_depth``.
+
+    Level ``j`` cuts the path's ``length - 1`` increments into ``2**j``
+    consecutive pieces at points ``(i * (length - 1)) // 2**j``, ``i = 0..2**j``
+    (as even as whole points allow; neighbouring pieces share their boundary
+    point). Level 0 is the whole path. By Chen's identity the signatures of
+    one level's pieces, multiplied in order
+    (:func:`keras_sig.multi_signature_combine`), give the whole path's.
+
+    Parameters
+    ----------
+    path : array of shape (..., length, channels)
+        Points of the path (any supported array library).
+    depth : int
+        Truncation depth ``N >= 1``.
+    dyadic_depth : int
+        The finest level, ``>= 0``. Where a level has more pieces than the
+        path has increments, some pieces are a single point (signature zero).
+    inverse, scalar_term, method, memory_budget, xp
+        As for :func:`keras_sig.signature`, applied to every piece.
+
+    Returns
+    -------
+    array
+        Shape ``(..., 2**(dyadic_depth + 1) - 1, sigdim)``: level 0's piece,
+        then level 1's two pieces in time order, then level 2's four, and so
+        on; level ``j`` starts at index ``2**j - 1``. Same kind of array, dtype
+        and device as ``path``; differentiable like :func:`keras_sig.signature`.
+
+    Raises
+    ------
+    TypeError
+        If ``depth`` or ``dyadic_depth`` is not an integer, or another argument
+        has the wrong type.
+    ValueError
+        If ``dyadic_depth < 0``, the path's length is unknown, or as for
+        :func:`keras_sig.signature`.
+
+    Notes
+    -----
+    The pieces are gathered into one batch of equal-length paths, the shorter
+    ones padded by repeating their last point (a zero increment, which changes
+    no signature), so each level costs about one signature of the whole path.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import keras_sig
+    >>> path = np.cumsum(np.ones((9, 2)), axis=0)
+    >>> sigs = keras_sig.dyadic_signature(path, 2, dyadic_depth=2)
+    >>> sigs.shape
+    (7, 6)
+    >>> bool(np.allclose(keras_sig.multi_signature_combine(list(sigs[3:7]), 2, 2), sigs[0]))
+    True
+    """
+    path, xp, length = _path(path, xp)
+    depth = check_int("depth", depth, minimum=1)
+    dyadic_depth = check_int("dyadic_depth", dyadic_depth, minimum=0)
+    plan = _transforms.dyadic_plan(length, dyadic_depth)
+    return _windows_signature(path, xp, plan, depth, _options(inverse, scalar_term, method, memory_budget))
