@@ -163,10 +163,11 @@ def invisibility_reset(path: Array, *, xp: Namespace | None = None) -> Array:
     """The invisibility-reset transform of a path.
 
     Adds a visibility channel, 1 along the path, then appends two points: the
-    last point with visibility 0, and the origin with visibility 0. The
-    signature of the result then also carries the path's starting point (its
-    level 1 is ``(-x_0, -1)``), which a plain signature, being invariant to
-    translation, does not.
+    last point with visibility 0, and the origin with visibility 0 (the
+    construction of Yang et al., 2017, laid out as in sktime's
+    ``SignatureTransformer``). The signature of the result then also carries
+    the path's starting point (its level 1 is ``(-1, -x_0)``), which a plain
+    signature, being invariant to translation, does not.
 
     Parameters
     ----------
@@ -178,8 +179,8 @@ def invisibility_reset(path: Array, *, xp: Namespace | None = None) -> Array:
     Returns
     -------
     array
-        Shape ``(..., length + 2, channels + 1)``; the visibility is the last
-        channel. Same kind of array, dtype and device as ``path``.
+        Shape ``(..., length + 2, channels + 1)``; the visibility is channel 0
+        (first, like the time of :func:`add_time`). Same kind of array, dtype and device as ``path``.
 
     Raises
     ------
@@ -194,8 +195,8 @@ def invisibility_reset(path: Array, *, xp: Namespace | None = None) -> Array:
     >>> import keras_sig
     >>> keras_sig.invisibility_reset(np.array([[1.0], [3.0]]))
     array([[1., 1.],
-           [3., 1.],
-           [3., 0.],
+           [1., 3.],
+           [0., 3.],
            [0., 0.]])
     """
     path, xp, _ = _path(path, xp)

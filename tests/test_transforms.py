@@ -31,9 +31,9 @@ def _lead_lag_ref(path):
 
 def _invisibility_reset_ref(path):
     out = np.zeros((*path.shape[:-2], path.shape[-2] + 2, path.shape[-1] + 1))
-    out[..., :-2, :-1] = path
-    out[..., :-2, -1] = 1.0
-    out[..., -2, :-1] = path[..., -1, :]
+    out[..., :-2, 1:] = path
+    out[..., :-2, 0] = 1.0
+    out[..., -2, 1:] = path[..., -1, :]
     return out
 
 
@@ -102,10 +102,10 @@ def test_augmented_signatures_have_their_defining_properties(backend, rng):
         quadratic_variation = np.sum(np.diff(path[..., c], axis=-1) ** 2, axis=-1)
         np.testing.assert_allclose(level2[:, c, 2 + c] - level2[:, 2 + c, c], quadratic_variation, **tol)
 
-    # Invisibility reset: level 1 is (-x_0, -1), which a plain signature cannot see.
+    # Invisibility reset: level 1 is (-1, -x_0), which a plain signature cannot see.
     sig = backend.to_numpy(keras_sig.signature(keras_sig.invisibility_reset(x), 3))
-    np.testing.assert_allclose(sig[..., :2], -path[..., 0, :], **tol)
-    np.testing.assert_allclose(sig[..., 2], -1.0, **tol)
+    np.testing.assert_allclose(sig[..., 0], -1.0, **tol)
+    np.testing.assert_allclose(sig[..., 1:3], -path[..., 0, :], **tol)
 
     # Time: level 1 of the time channel is the elapsed time, and the time-x area tells
     # the path from its reparametrisation (same points, other speeds), which the plain

@@ -52,12 +52,12 @@ def lead_lag(path: Array, *, xp: Namespace) -> Array:
 def invisibility_reset(path: Array, *, xp: Namespace) -> Array:
     """The invisibility-reset path ``(..., length + 2, channels + 1)``.
 
-    A visibility channel, 1 along the path; then the last point with
-    visibility 0; then the origin with visibility 0.
+    A visibility channel (channel 0), 1 along the path; then the last point
+    with visibility 0; then the origin with visibility 0.
     """
     ones = xp.ones_like(path[..., :1])
-    visible = xp.concat([path, ones], axis=-1)
-    hidden = xp.concat([path[..., -1:, :], xp.zeros_like(ones[..., -1:, :])], axis=-1)
+    visible = xp.concat([ones, path], axis=-1)
+    hidden = xp.concat([xp.zeros_like(ones[..., -1:, :]), path[..., -1:, :]], axis=-1)
     return xp.concat([visible, hidden, xp.zeros_like(hidden)], axis=-2)
 
 
