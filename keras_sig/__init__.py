@@ -2,10 +2,10 @@
 
 Importing this package imports no array framework: each one is imported the
 first time an array of it is seen, and the Keras layers (``SigLayer``,
-``LogSigLayer``) and the pure-JAX entry point (``jax_signature``, alias
-``jax_gpu_signature``) on first access, which imports Keras or JAX
-respectively. The layers import no JAX under the torch or TensorFlow Keras
-backend.
+``LogSigLayer``, ``AddTime``, ``LeadLag``, ``InvisibilityReset``) and the
+pure-JAX entry point (``jax_signature``, alias ``jax_gpu_signature``) on first
+access, which imports Keras or JAX respectively. The layers import no JAX under
+the torch or TensorFlow Keras backend.
 """
 
 from __future__ import annotations
@@ -37,12 +37,15 @@ from keras_sig._transforms_api import (
 
 if TYPE_CHECKING:
     from keras_sig.shims.jax import jax_gpu_signature, jax_signature
-    from keras_sig.shims.keras import LogSigLayer, SigLayer
+    from keras_sig.shims.keras import AddTime, InvisibilityReset, LeadLag, LogSigLayer, SigLayer
 
 __version__ = "2.0.0.dev0"
 
 # name -> module defining it, imported on first access (see __getattr__)
 _LAZY = {
+    "AddTime": "keras_sig.shims.keras",
+    "InvisibilityReset": "keras_sig.shims.keras",
+    "LeadLag": "keras_sig.shims.keras",
     "LogSigLayer": "keras_sig.shims.keras",
     "SigLayer": "keras_sig.shims.keras",
     "jax_signature": "keras_sig.shims.jax",
@@ -50,6 +53,9 @@ _LAZY = {
 }
 
 __all__ = [
+    "AddTime",
+    "InvisibilityReset",
+    "LeadLag",
     "LogSigLayer",
     "SigLayer",
     "__version__",

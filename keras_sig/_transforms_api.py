@@ -34,12 +34,12 @@ from keras_sig._lib._typing import Array, Method, Namespace
 __all__ = ["add_time", "dyadic_signature", "invisibility_reset", "lead_lag", "windowed_signature"]
 
 
-def _path(path: Any, xp: Namespace | None) -> tuple[Array, Namespace, int]:
-    """The validated floating ``path``, its namespace, and its (known) length."""
+def _path(path: Any, xp: Namespace | None, *, known_length: bool = True) -> tuple[Array, Namespace, Any]:
+    """The validated floating ``path``, its namespace, and its length (required to be known by default)."""
     path, xp = as_array("path", path, xp)
     path = floating("path", path, xp)
     length, _ = check_path(path)
-    if length is None:
+    if known_length and length is None:
         msg = f"path must have a known length (second-to-last axis); got shape {shape_text(path.shape)}"
         raise ValueError(msg)
     return path, xp, length
@@ -87,9 +87,9 @@ def add_time(path: Array, *, times: Array | None = None, xp: Namespace | None = 
         If ``path`` or ``times`` is not numeric, or ``times`` comes from another
         array library.
     ValueError
-        If ``path`` has rank below 2 or an unknown length, or ``times`` does not
-        have shape ``(..., length)`` with a batch shape broadcastable to the
-        path's.
+        If ``path`` has rank below 2, no channels or no points (or, with
+        ``times``, an unknown length), or ``times`` does not have shape
+        ``(..., length)`` with a batch shape broadcastable to the path's.
 
     Examples
     --------
@@ -100,16 +100,18 @@ def add_time(path: Array, *, times: Array | None = None, xp: Namespace | None = 
            [0.5, 5. ],
            [1. , 4. ]])
     """
-    path, xp, length = _path(path, xp)
+    path, xp, length = _path(path, xp, known_length=times is not None)
     if times is None:
-        column = xp.asarray(_transforms.uniform_times(length), dtype=path.dtype, device=device_of(path, xp))
-    else:
-        column = companion("times", times, path, xp)
-        shape = tuple(column.shape)
-        if len(shape) < 1 or shape[-1] != length:
-            msg = f"times must have shape (..., {length}) to match path's length; got {shape_text(shape)}"
-            raise ValueError(msg)
-        check_batch("times", shape[:-1], tuple(path.shape[:-2]), f"(..., {length})")
+        return _placed(
+            lambda: _transforms.add_time(path, _transforms.uniform_times(path, xp=xp), xp=xp), path, xp
+        )
+    given = companion("times", times, path, xp)
+    shape = tuple(given.shape)
+    if len(shape) < 1 or shape[-1] != length:
+        msg = f"times must have shape (..., {length}) to match path's length; got {shape_text(shape)}"
+        raise ValueError(msg)
+    check_batch("times", shape[:-1], tuple(path.shape[:-2]), f"(..., {length})")
+    column = xp.broadcast_to(given[..., None], (*path.shape[:-1], 1))
     return _placed(lambda: _transforms.add_time(path, column, xp=xp), path, xp)
 
 
@@ -142,7 +144,7 @@ def lead_lag(path: Array, *, xp: Namespace | None = None) -> Array:
     TypeError
         If ``path`` is not numeric.
     ValueError
-        If ``path`` has rank below 2 or an unknown length.
+        If ``path`` has rank below 2, no channels or no points.
 
     Examples
     --------
@@ -155,7 +157,7 @@ def lead_lag(path: Array, *, xp: Namespace | None = None) -> Array:
            [2., 4.],
            [2., 2.]])
     """
-    path, xp, _ = _path(path, xp)
+    path, xp, _ = _path(path, xp, known_length=False)
     return _placed(lambda: _transforms.lead_lag(path, xp=xp), path, xp)
 
 
@@ -187,7 +189,7 @@ def invisibility_reset(path: Array, *, xp: Namespace | None = None) -> Array:
     TypeError
         If ``path`` is not numeric.
     ValueError
-        If ``path`` has rank below 2 or an unknown length.
+        If ``path`` has rank below 2, no channels or no points.
 
     Examples
     --------
@@ -199,7 +201,7 @@ def invisibility_reset(path: Array, *, xp: Namespace | None = None) -> Array:
            [0., 3.],
            [0., 0.]])
     """
-    path, xp, _ = _path(path, xp)
+    path, xp, _ = _path(path, xp, known_length=False)
     return _placed(lambda: _transforms.invisibility_reset(path, xp=xp), path, xp)
 
 

@@ -40,7 +40,7 @@ else:
     keras = pytest.importorskip("keras")
 
 import keras_sig  # noqa: E402
-from keras_sig import LogSigLayer, SigLayer  # noqa: E402
+from keras_sig import AddTime, InvisibilityReset, LeadLag, LogSigLayer, SigLayer  # noqa: E402
 
 BACKEND = keras.backend.backend()
 DATA = Path(__file__).parent / "data"
@@ -388,11 +388,20 @@ def test_docstring_examples_run():
 
 
 def test_lazy_exports():
-    for name in ("SigLayer", "LogSigLayer", "jax_signature", "jax_gpu_signature"):
+    for name in (
+        "SigLayer",
+        "LogSigLayer",
+        "AddTime",
+        "LeadLag",
+        "InvisibilityReset",
+        "jax_signature",
+        "jax_gpu_signature",
+    ):
         assert name in keras_sig.__all__
         assert name in dir(keras_sig)
     assert keras_sig.SigLayer is SigLayer
     assert keras_sig.LogSigLayer is LogSigLayer
+    assert keras_sig.LeadLag is LeadLag
     with pytest.raises(AttributeError, match="no_such_name"):
         _ = keras_sig.no_such_name
 
@@ -616,3 +625,75 @@ def test_jax_signature_composes_and_does_not_recompile():
     grad = jax.grad(lambda p: jax_signature(p, 2)[..., 3].sum())(x)
     assert grad.shape == x.shape
     assert bool(jax.numpy.isfinite(grad).all())
+
+
+# --------------------------------------------------------------------------- augmentation layers
+
+# layer class, the public function it applies, output (length, channels) for (length, channels)
+AUGMENTATIONS = [
+    (AddTime, keras_sig.add_time, lambda n, c: (n, c + 1)),
+    (LeadLag, keras_sig.lead_lag, lambda n, c: (None if n is None else 2 * n - 1, 2 * c)),
+    (InvisibilityReset, keras_sig.invisibility_reset, lambda n, c: (None if n is None else n + 2, c + 1)),
+]
+AUGMENTATION_IDS = [a[0].__name__ for a in AUGMENTATIONS]
+
+
+@pytest.mark.parametrize(("layer_class", "function", "shape"), AUGMENTATIONS, ids=AUGMENTATION_IDS)
+@pytest.mark.parametrize("length", [None, 7])
+def test_augmentation_layer_shapes(layer_class, function, shape, length):
+    layer = layer_class()
+    outputs = layer(keras.Input(shape=(length, 3)))
+    assert tuple(outputs.shape) == (None, *shape(length, 3))
+    assert layer.compute_output_shape((None, 4, length, 3)) == (None, 4, *shape(length, 3))
+    with pytest.raises(ValueError, match=f"{layer_class.__name__} expects inputs of shape"):
+        layer.compute_output_shape((None, 3))
+    with pytest.raises(ValueError, match="channels"):
+        layer.compute_output_shape((None, 5, None))
+
+
+@pytest.mark.parametrize(("layer_class", "function", "shape"), AUGMENTATIONS, ids=AUGMENTATION_IDS)
+def test_augmentation_layer_values_for_every_length(layer_class, function, shape):
+    """One model with an unknown length equals the function on paths of several lengths."""
+    rng = np.random.default_rng(13)
+    model = keras.Sequential([keras.Input((None, 2)), layer_class()])
+    for length in (1, 2, 6):
+        x = random_paths(rng, (3, length, 2))
+        out = to_numpy(model(x))
+        assert out.shape == (3, *shape(length, 2))
+        np.testing.assert_allclose(out, function(x.astype("float64")), rtol=1e-6, atol=1e-6)
+    ints = np.arange(12).reshape(2, 3, 2)
+    out = layer_class()(ints)
+    assert keras.backend.standardize_dtype(out.dtype) == "float32"
+    np.testing.assert_allclose(to_numpy(out), function(ints.astype("float64")), rtol=1e-6)
+
+
+def quadratic_variation_data(n: int, length: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Random 1-D paths and their quadratic variations (not a function of the plain signature)."""
+    x = random_paths(np.random.default_rng(seed), (n, length, 1))
+    return x, np.sum(np.diff(x, axis=1) ** 2, axis=1).astype("float32")
+
+
+@pytest.mark.parametrize("jit_compile", [False, True], ids=["eager", "jit"])
+def test_lead_lag_model_learns_quadratic_variation_and_round_trips(jit_compile, tmp_path):
+    """AddTime -> LeadLag -> SigLayer makes the quadratic variation learnable; the model saves and loads.
+
+    For a 1-D path the plain signature is a function of the total increment only,
+    so without the lead-lag no Dense layer could fit this target.
+    """
+    x, y = quadratic_variation_data(256, 10, seed=14)
+    keras.utils.set_random_seed(14)
+    model = keras.Sequential(
+        [keras.Input((None, 1)), AddTime(), LeadLag(), SigLayer(2), keras.layers.Dense(1)]
+    )
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse", jit_compile=jit_compile)
+    start = model.evaluate(x, y, batch_size=64, verbose=0)
+    model.fit(x, y, epochs=30, batch_size=64, verbose=0)
+    end = model.evaluate(x, y, batch_size=64, verbose=0)
+    assert end < 0.01 * start, (start, end)
+    path = tmp_path / "augmented.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)  # no custom_objects needed
+    np.testing.assert_allclose(to_numpy(loaded(x[:8])), to_numpy(model(x[:8])), rtol=1e-6, atol=1e-6)
+    assert [type(layer) for layer in loaded.layers[:2]] == [AddTime, LeadLag]
+    for name in ("AddTime", "LeadLag", "InvisibilityReset"):
+        assert keras.saving.get_registered_object(f"keras_sig>{name}").__name__ == name

@@ -28,16 +28,17 @@ def test_readme_has_python_examples():
 def test_readme_block_runs(code, monkeypatch):
     needs = _needs(code)
     backends = needs - {"keras"}
+    if "keras" in needs:
+        # A Keras block runs in the session of the backend Keras runs on (which the
+        # jax, torch and tensorflow sessions set), whatever else it imports.
+        if importlib.util.find_spec("keras") is None:
+            pytest.skip("keras is not installed in this session")
+        import keras
+
+        backends.add(keras.backend.backend())
     # A block runs in the session of the backend it uses (the numpy session runs the plain ones).
     if backends and not backends <= set(BACKENDS_BY_NAME):
         pytest.skip(f"block needs {sorted(backends)}; this session runs {sorted(BACKENDS_BY_NAME)}")
     if not backends and "numpy" not in BACKENDS_BY_NAME:
         pytest.skip("framework-free blocks run in the numpy session")
-    if "keras" in needs:
-        if importlib.util.find_spec("keras") is None:
-            pytest.skip("keras is not installed in this session")
-        import keras
-
-        if keras.backend.backend() not in BACKENDS_BY_NAME:
-            pytest.skip(f"keras runs on {keras.backend.backend()}, not in this session")
     exec(compile(code, str(README), "exec"), {"__name__": "__readme__"})

@@ -26,15 +26,21 @@ __all__ = [
 Plan = list[tuple[int, int]]
 
 
-def uniform_times(length: int) -> list[float]:
-    """``length`` equally spaced times from 0 to 1 (``[0.0]`` for one point)."""
-    return [i / (length - 1) if length > 1 else 0.0 for i in range(length)]
+def uniform_times(path: Array, *, xp: Namespace) -> Array:
+    """Times ``(..., length, 1)`` equally spaced from 0 to 1 along ``path`` (0 for one point).
+
+    Counted from the path itself, so the length may be unknown until run time
+    (a TensorFlow graph): ``i / max(length - 1, 1)`` with the maximum of the
+    whole numbers written as ``(a + 1 + |a - 1|) / 2``.
+    """
+    count = xp.cumulative_sum(xp.ones_like(path[..., :1]), axis=-2)
+    steps = count[..., -1:, :] - 1
+    return (count - 1) / ((steps + 1 + abs(steps - 1)) / 2)
 
 
 def add_time(path: Array, times: Array, *, xp: Namespace) -> Array:
-    """``path`` with ``times`` ``(..., length)`` (broadcast to its batch) as a new first channel."""
-    column = xp.broadcast_to(times[..., None], (*path.shape[:-1], 1))
-    return xp.concat([column, path], axis=-1)
+    """``path`` with ``times`` ``(..., length, 1)`` as a new first channel."""
+    return xp.concat([times, path], axis=-1)
 
 
 def lead_lag(path: Array, *, xp: Namespace) -> Array:
@@ -44,8 +50,7 @@ def lead_lag(path: Array, *, xp: Namespace) -> Array:
     every point repeated twice, the lead dropping the first copy and the lag
     the last.
     """
-    length, channels = path.shape[-2], path.shape[-1]
-    twice = xp.reshape(xp.stack([path, path], axis=-2), (*path.shape[:-2], 2 * length, channels))
+    twice = xp.reshape(xp.stack([path, path], axis=-2), (*path.shape[:-2], -1, path.shape[-1]))
     return xp.concat([twice[..., 1:, :], twice[..., :-1, :]], axis=-1)
 
 

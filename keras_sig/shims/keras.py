@@ -1,4 +1,4 @@
-"""Keras 3 layers: :class:`SigLayer` and :class:`LogSigLayer`.
+"""Keras 3 layers: :class:`SigLayer`, :class:`LogSigLayer`, and the path augmentations.
 
 The layer follows Keras' own contract: its whole configuration is fixed in
 ``__init__``, ``compute_output_shape`` is plain Python (so symbolic
@@ -10,8 +10,12 @@ backend's native tensor (a jax array or tracer, a torch tensor, a
 tensor itself: nothing here asks which Keras backend runs. What both layers
 share (validation, dtypes, shapes, config) lives in :class:`_PathLayer`.
 
+The augmentation layers (:class:`AddTime`, :class:`LeadLag`,
+:class:`InvisibilityReset`) apply :func:`keras_sig.add_time`,
+:func:`keras_sig.lead_lag` and :func:`keras_sig.invisibility_reset` the same way.
+
 The layers are registered with Keras' serialization under ``"keras_sig>SigLayer"``
-and ``"keras_sig>LogSigLayer"``; SigLayer, for files written by keras_sig 1.0.2,
+(``"keras_sig>LogSigLayer"``, ``"keras_sig>AddTime"``, ...); SigLayer, for files written by keras_sig 1.0.2,
 also under that release's name
 ``"Custom>SigLayer"`` (unless another class already holds that name), so
 :func:`keras.saving.load_model` needs no ``custom_objects``.
@@ -19,7 +23,8 @@ also under that release's name
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import keras
 
@@ -36,8 +41,9 @@ from keras_sig._api import (
 )
 from keras_sig._lib._backends import array_namespace
 from keras_sig._logsig_api import MODES, logsigdim, logsignature
+from keras_sig._transforms_api import add_time, invisibility_reset, lead_lag
 
-__all__ = ["LogSigLayer", "SigLayer"]
+__all__ = ["AddTime", "InvisibilityReset", "LeadLag", "LogSigLayer", "SigLayer"]
 
 _HALF_FLOATS = ("float16", "bfloat16")
 
@@ -391,9 +397,130 @@ class LogSigLayer(_PathLayer):
         return {**super().get_config(), "mode": self.mode}
 
 
+class _AugmentLayer(keras.layers.Layer):
+    """A weightless layer applying one path augmentation to ``(batch, ..., length, channels)`` inputs.
+
+    A subclass sets :attr:`_augment` (the public function) and defines
+    :meth:`_shape` (the output's ``(length, channels)``). Floating inputs keep
+    their dtype (an augmentation only moves numbers around); integer and
+    boolean inputs are cast to the layer's compute dtype.
+    """
+
+    _augment: ClassVar[Callable[..., Any]]
+
+    def _shape(self, length: int | None, channels: int) -> tuple[int | None, int]:
+        raise NotImplementedError
+
+    def _dtype(self, dtype: Any) -> str:
+        dtype = keras.backend.standardize_dtype(dtype)
+        return self.compute_dtype if keras.backend.is_int_dtype(dtype) or dtype == "bool" else dtype
+
+    def compute_output_shape(self, input_shape: Any) -> tuple[int | None, ...]:
+        """Output shape for ``input_shape`` ``(batch, ..., length, channels)``; ``None`` allowed."""
+        shape = tuple(input_shape)
+        name = type(self).__name__
+        if len(shape) < 3:
+            msg = f"{name} expects inputs of shape (batch, ..., length, channels); got {shape_text(shape)}"
+            raise ValueError(msg)
+        length, channels = check_path(shape, subject=f"{name} input")
+        return (*shape[:-2], *self._shape(length, channels))
+
+    def compute_output_spec(self, inputs: Any) -> keras.KerasTensor:
+        """Symbolic output: the shape above, with the dtype :meth:`call` produces."""
+        return keras.KerasTensor(self.compute_output_shape(inputs.shape), dtype=self._dtype(inputs.dtype))
+
+    def call(self, inputs: Any) -> Any:
+        """The augmented paths, a backend tensor like ``inputs``."""
+        dtype = self._dtype(inputs.dtype)
+        if dtype != keras.backend.standardize_dtype(inputs.dtype):
+            inputs = keras.ops.cast(inputs, dtype)
+        return type(self)._augment(inputs)
+
+
+class AddTime(_AugmentLayer):
+    """Keras 3 layer adding time, equally spaced from 0 to 1, as the first channel.
+
+    Applies :func:`keras_sig.add_time` on every Keras backend: ``(batch, ...,
+    length, channels)`` to ``(batch, ..., length, channels + 1)``. The length
+    may be unknown (``None``) until the model runs. No weights.
+
+    Parameters
+    ----------
+    **kwargs
+        Standard :class:`keras.layers.Layer` arguments (``name``, ``dtype``, ...).
+
+    Examples
+    --------
+    >>> import keras
+    >>> from keras_sig import AddTime, SigLayer
+    >>> model = keras.Sequential([keras.Input((None, 2)), AddTime(), SigLayer(depth=2)])
+    >>> model.output_shape
+    (None, 12)
+    """
+
+    _augment = staticmethod(add_time)
+
+    def _shape(self, length: int | None, channels: int) -> tuple[int | None, int]:
+        return length, channels + 1
+
+
+class LeadLag(_AugmentLayer):
+    """Keras 3 layer applying the lead-lag transform (see :func:`keras_sig.lead_lag`).
+
+    ``(batch, ..., length, channels)`` to ``(batch, ..., 2 * length - 1,
+    2 * channels)``, the lead channels first. The length may be unknown
+    (``None``) until the model runs. No weights.
+
+    Parameters
+    ----------
+    **kwargs
+        Standard :class:`keras.layers.Layer` arguments (``name``, ``dtype``, ...).
+
+    Examples
+    --------
+    >>> from keras_sig import LeadLag
+    >>> LeadLag().compute_output_shape((None, 10, 3))
+    (None, 19, 6)
+    >>> LeadLag().compute_output_shape((None, None, 3))
+    (None, None, 6)
+    """
+
+    _augment = staticmethod(lead_lag)
+
+    def _shape(self, length: int | None, channels: int) -> tuple[int | None, int]:
+        return (None if length is None else 2 * length - 1), 2 * channels
+
+
+class InvisibilityReset(_AugmentLayer):
+    """Keras 3 layer applying the invisibility-reset transform (see :func:`keras_sig.invisibility_reset`).
+
+    ``(batch, ..., length, channels)`` to ``(batch, ..., length + 2,
+    channels + 1)``, the visibility channel first. The length may be unknown
+    (``None``) until the model runs. No weights.
+
+    Parameters
+    ----------
+    **kwargs
+        Standard :class:`keras.layers.Layer` arguments (``name``, ``dtype``, ...).
+
+    Examples
+    --------
+    >>> from keras_sig import InvisibilityReset
+    >>> InvisibilityReset().compute_output_shape((None, 10, 3))
+    (None, 12, 4)
+    """
+
+    _augment = staticmethod(invisibility_reset)
+
+    def _shape(self, length: int | None, channels: int) -> tuple[int | None, int]:
+        return (None if length is None else length + 2), channels + 1
+
+
 if keras.saving.get_registered_object(_LEGACY_NAME) is None:
     # Files saved by keras_sig 1.0.2 name the layer "Custom>SigLayer"; registered
     # first so that the canonical name (used when saving) stays "keras_sig>SigLayer".
     keras.saving.register_keras_serializable(package="Custom", name="SigLayer")(SigLayer)
 keras.saving.register_keras_serializable(package="keras_sig")(SigLayer)
 keras.saving.register_keras_serializable(package="keras_sig")(LogSigLayer)
+for _layer in (AddTime, LeadLag, InvisibilityReset):
+    keras.saving.register_keras_serializable(package="keras_sig")(_layer)
