@@ -6,7 +6,6 @@ passes into validated, normalised arguments and picks the loop strategy.
 
 from __future__ import annotations
 
-import contextlib
 import operator
 from typing import Any
 
@@ -23,6 +22,7 @@ from keras_sig._lib._backends import (
     jax_jit,
     jax_runs_on_cpu,
     method_for_compiler,
+    placed_like,
     scan_for,
 )
 from keras_sig._lib._dask import blockwise_signature, is_dask_array
@@ -528,9 +528,7 @@ def signature(
     if is_jax_namespace(xp):
         fn = jax_jit(_sig.signature, ("depth", *kwargs))
         return fn(path, depth=depth, basepoint=bp, initial=init, **kwargs)
-    # The TensorFlow adapter runs the ops on the input's device (TF would pick a GPU).
-    adapter = getattr(xp, "_keras_sig_adapter", False)
-    with xp.placed_like(path) if adapter else contextlib.nullcontext():
+    with placed_like(path, xp):
         return _sig.signature(path, depth, basepoint=bp, initial=init, **kwargs)
 
 

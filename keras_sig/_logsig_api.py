@@ -9,7 +9,6 @@ input's device; dask arrays are processed lazily, block by block.
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -38,6 +37,7 @@ from keras_sig._lib._backends import (
     is_jax_namespace,
     is_torch_namespace,
     jax_jit,
+    placed_like,
 )
 from keras_sig._lib._dask import is_dask_array
 from keras_sig._lib._typing import Array, Method, Namespace
@@ -154,7 +154,7 @@ def _run(fn: Callable[..., Array], xp: Namespace, like: Array, *arrays: Any, **s
         return compiled(*arrays, xp=xp, consts=_logsig.Constants(xp), **static)
     adapter = getattr(xp, "_keras_sig_adapter", False)
     consts = _logsig.Constants(xp, device_of(like, xp), keep=not adapter and _eager(xp))
-    with xp.placed_like(like) if adapter else contextlib.nullcontext():
+    with placed_like(like, xp):
         return fn(*arrays, xp=xp, consts=consts, **static)
 
 

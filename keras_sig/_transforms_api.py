@@ -12,7 +12,6 @@ by dividing prefix signatures, which loses accuracy on long paths.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -28,7 +27,7 @@ from keras_sig._api import (
     shape_text,
 )
 from keras_sig._core import _transforms
-from keras_sig._lib._backends import device_of
+from keras_sig._lib._backends import device_of, placed_like
 from keras_sig._lib._typing import Array, Method, Namespace
 
 __all__ = ["add_time", "dyadic_signature", "invisibility_reset", "lead_lag", "windowed_signature"]
@@ -47,8 +46,7 @@ def _path(path: Any, xp: Namespace | None, *, known_length: bool = True) -> tupl
 
 def _placed(fn: Callable[[], Array], path: Array, xp: Namespace) -> Array:
     """``fn()``, on ``path``'s device under TensorFlow (which would otherwise pick a GPU)."""
-    adapter = getattr(xp, "_keras_sig_adapter", False)
-    with xp.placed_like(path) if adapter else contextlib.nullcontext():
+    with placed_like(path, xp):
         return fn()
 
 

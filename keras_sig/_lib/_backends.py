@@ -7,6 +7,7 @@ without importing TensorFlow).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 from collections.abc import Callable
@@ -121,6 +122,17 @@ def device_of(x: Array, xp: Namespace) -> Any:
     if is_torch_namespace(xp):
         return x.device
     return array_api_compat.device(x)
+
+
+def placed_like(x: Array, xp: Namespace) -> contextlib.AbstractContextManager[Any]:
+    """A context running the ops in it on ``x``'s device under TensorFlow (a no-op elsewhere).
+
+    TensorFlow places eager ops on a GPU when one exists, whatever their inputs'
+    device; the other libraries compute where their inputs live.
+    """
+    if getattr(xp, "_keras_sig_adapter", False):
+        return xp.placed_like(x)
+    return contextlib.nullcontext()
 
 
 def default_float_dtype(xp: Namespace, device: Any) -> Any:
