@@ -19,7 +19,6 @@ from keras_sig import _api
 from keras_sig._api import (
     as_array,
     check_batch,
-    check_bool,
     check_int,
     check_path,
     companion,
@@ -225,13 +224,8 @@ def _windows_signature(
 
 
 def _options(inverse: bool, scalar_term: bool, method: Method, memory_budget: int | None) -> dict[str, Any]:
-    """The options passed on to :func:`keras_sig.signature` (validated there; flags here)."""
-    return {
-        "inverse": check_bool("inverse", inverse),
-        "scalar_term": check_bool("scalar_term", scalar_term),
-        "method": method,
-        "memory_budget": memory_budget,
-    }
+    """The options passed on to :func:`keras_sig.signature`, which validates them."""
+    return {"inverse": inverse, "scalar_term": scalar_term, "method": method, "memory_budget": memory_budget}
 
 
 def windowed_signature(
