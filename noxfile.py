@@ -6,6 +6,7 @@ CUDA builds and fail loudly when no GPU is visible: they never pass by skipping.
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -19,17 +20,21 @@ ROOT = Path(__file__).parent
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 CPU_PINS = str(ROOT / "constraints" / "cpu.txt")
 
-# backend -> (requirements on CPU, requirements on GPU)
+# backend -> (requirements on CPU, requirements on GPU); "{cuda}" becomes the CUDA major
+# version nvidia-smi reports (12 or 13), so the GPU builds match the driver's CUDA.
 BACKENDS: dict[str, tuple[list[str], list[str]]] = {
     "numpy": (["numpy"], []),
     "array_api_strict": (["array-api-strict"], []),
-    "jax": (["jax", "keras"], ["jax[cuda12]", "keras"]),
+    "jax": (["jax", "keras"], ["jax[cuda{cuda}]", "keras"]),
     "torch": (["torch", "keras", "pysiglib"], ["torch", "keras"]),
     "tensorflow": (["tensorflow-cpu", "keras"], ["tensorflow[and-cuda]", "keras"]),
-    "cupy": ([], ["cupy-cuda12x"]),
+    "cupy": ([], ["cupy-cuda{cuda}x"]),
     "dask": (["dask[array]", "distributed"], []),
 }
 CPU_BACKENDS = ["numpy", "array_api_strict", "jax", "torch", "tensorflow", "dask"]
+# sigkan, written for keras_sig 1.0.2 (tests/test_sigkan.py), in the CPU sessions of the Keras backends.
+# Installed with --no-deps: its pins would otherwise let pip swap this library for 1.0.2.
+SIGKAN = ["sigkan==0.2.0", "keras-efficient-kan==0.1.10"]
 GPU_BACKENDS = ["jax", "torch", "tensorflow", "cupy"]
 
 
@@ -40,10 +45,30 @@ def _install_common(session: nox.Session, pins: list[str]) -> None:
     session.install(*pins, *nox.project.dependency_groups(PYPROJECT, "test"))
 
 
-def _require_gpu(session: nox.Session) -> None:
+CUDA_MAJORS = (12, 13)  # the CUDA versions jax[cudaNN] and cupy-cudaNNx are published for
+
+
+def cuda_major(nvidia_smi_output: str) -> int:
+    """The CUDA major version in ``nvidia-smi``'s banner (``CUDA Version: 13.0``)."""
+    match = re.search(r"CUDA Version:\s*(\d+)\.\d+", nvidia_smi_output)
+    if match is None:
+        raise ValueError("nvidia-smi reports no CUDA version (no 'CUDA Version: N.M' in its output)")
+    major = int(match.group(1))
+    if major not in CUDA_MAJORS:
+        raise ValueError(f"CUDA {major} found; the GPU sessions know CUDA {CUDA_MAJORS}")
+    return major
+
+
+def _require_gpu(session: nox.Session) -> int:
+    """Fail unless an NVIDIA GPU is visible; return the driver's CUDA major version."""
     if shutil.which("nvidia-smi") is None:
         session.error("this is a GPU session but no NVIDIA GPU is visible (nvidia-smi not found): failing")
     session.run("nvidia-smi", "-L", external=True)
+    try:
+        return cuda_major(str(session.run("nvidia-smi", external=True, silent=True)))
+    except ValueError as exc:
+        session.error(str(exc))
+        raise  # unreachable: session.error raises
 
 
 def _make_session(backend: str, device: str) -> None:
@@ -52,12 +77,16 @@ def _make_session(backend: str, device: str) -> None:
 
     @nox.session(name=f"tests-{backend}-{device}", default=device == "cpu")
     def tests(session: nox.Session) -> None:
+        wanted = reqs
         if device == "gpu":
-            _require_gpu(session)
+            # PyPI's torch wheel brings its own CUDA runtime; a build for one CUDA comes from
+            # download.pytorch.org (--index-url .../whl/cu130), which this setup does not reach.
+            cuda = _require_gpu(session)
+            wanted = [r.format(cuda=cuda) for r in reqs]
         pins = ["-c", CPU_PINS] if device == "cpu" else []
         _install_common(session, pins)
-        if reqs:
-            session.install(*pins, *reqs)
+        if wanted:
+            session.install(*pins, *wanted)
         session.install(*pins, "-e", ".")
         env = {
             "KERAS_SIG_TEST_BACKENDS": backend,
@@ -68,6 +97,9 @@ def _make_session(backend: str, device: str) -> None:
             env["KERAS_BACKEND"] = backend
         if backend == "jax" and device == "cpu":
             env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+        if backend in ("jax", "torch", "tensorflow") and device == "cpu":
+            session.install("--no-deps", *SIGKAN)
+            env["KERAS_SIG_TEST_REQUIRE_SIGKAN"] = "1"  # a missing sigkan fails, never skips
         session.run("pytest", *session.posargs, env=env)
 
 
@@ -95,3 +127,14 @@ def bench(session: nox.Session) -> None:
     session.install(*pins, *nox.project.dependency_groups(PYPROJECT, "bench"))
     session.install(*pins, "jax", "torch", "signax", "pysiglib", "-e", ".")
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session(name="gpu-kit-cpu", default=True)
+def gpu_kit_cpu(session: nox.Session) -> None:
+    """The GPU kit (python -m benchmarks.gpu) in quick CPU mode, so it cannot rot between GPU runs."""
+    pins = ["-c", CPU_PINS]
+    _install_common(session, pins)
+    session.install(*pins, "jax", "torch", "keras", "signax", "pysiglib", "-e", ".")
+    out = Path(session.create_tmp()) / "gpu-kit"
+    kit = ["python", "-m", "benchmarks.gpu", "--device", "cpu", "--quick", "--out", str(out)]
+    session.run(*kit, *session.posargs)

@@ -52,6 +52,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="add the log-signature group (keras_sig vs iisignature, signatory, signax)",
     )
+    p.add_argument(
+        "--methods",
+        action="store_true",
+        help="add the methods group (each method and 'auto' on a grid of shapes; windowed, dyadic)",
+    )
     p.add_argument("--no-signature", action="store_true", help="leave out the signature group")
     p.add_argument(
         "--legacy-venv",
@@ -98,11 +103,14 @@ def main(argv: list[str] | None = None) -> int:
             ("keras", args.keras),
             ("memory", args.memory),
             ("logsignature", args.logsig),
+            ("methods", args.methods),
         )
         if on
     ]
     if not groups:
-        print("nothing to run: --no-signature without --keras, --memory or --logsig", file=sys.stderr)
+        print(
+            "nothing to run: --no-signature without --keras, --memory, --logsig or --methods", file=sys.stderr
+        )
         return 2
     env = dict(os.environ)
     env.update(
@@ -194,5 +202,9 @@ def render(
     if text:
         lines.append(text)
         summary["logsignature_targets"] = lratios
+    text, mratios = _report.methods_section(recs, list(grid.methods))
+    if text:
+        lines.append(text)
+        summary["methods_targets"] = mratios
     lines.append(_report.notes_section(recs))
     return "\n".join(lines), summary

@@ -17,13 +17,13 @@ REPO = Path(__file__).resolve().parent.parent
 WORKERS = Path(__file__).resolve().parent / "_workers"
 
 ENV_GRID = "KERAS_SIG_BENCH_GRID"  # "full" (default) or "quick"
-ENV_GROUPS = "KERAS_SIG_BENCH_GROUPS"  # comma-separated: signature, keras, memory, logsignature
+ENV_GROUPS = "KERAS_SIG_BENCH_GROUPS"  # comma-separated: signature, keras, memory, logsignature, methods
 ENV_ONLY = "KERAS_SIG_BENCH_ONLY"  # a glob matched against test ids
 ENV_LEGACY_VENV = "KERAS_SIG_BENCH_LEGACY_VENV"  # keras-sig 1.0.2's virtualenv
 ENV_TIMEOUT = "KERAS_SIG_BENCH_TIMEOUT"  # seconds for one keras-group subprocess
 ENV_OUTCOMES = "KERAS_SIG_BENCH_OUTCOMES"  # where conftest writes skips/failures
 
-GROUPS = ("signature", "keras", "memory", "logsignature")
+GROUPS = ("signature", "keras", "memory", "logsignature", "methods")
 DEFAULT_LEGACY_VENV = REPO / ".bench-venvs" / "keras_sig_1_0_2"
 LEGACY_REQUIREMENTS = ("keras-sig==1.0.2", "jax", "keras", "torch==2.13.0", "tensorflow-cpu")
 DEFAULT_TIMEOUT_S = 300.0
@@ -69,12 +69,34 @@ class MemoryGrid:
 
 
 @dataclass(frozen=True)
+class WindowCase:
+    """Windowed and dyadic signatures of the methods group (float64).
+
+    ``series`` paths of ``points`` points and ``channels`` channels (a
+    BasicMotions-sized data set), lead-lag transformed before the sliding
+    windows of ``window`` points every ``step`` points; the dyadic case is its
+    own shape, ``dyadic``, to ``dyadic_depth``.
+    """
+
+    series: int
+    points: int
+    channels: int
+    depths: tuple[int, ...]
+    window: int
+    step: int
+    dyadic: Case
+    dyadic_depth: int
+
+
+@dataclass(frozen=True)
 class Grid:
     name: str
     cases: tuple[Case, ...]
     settings: Settings
     keras: KerasGrid
     memory: MemoryGrid
+    methods: tuple[Case, ...] = ()
+    windows: WindowCase | None = None
 
 
 FULL_GRID = Grid(
@@ -83,6 +105,14 @@ FULL_GRID = Grid(
     settings=FULL,
     keras=KerasGrid(batch=128, lengths=(20, 500), n_batches=4, forward=Case("headline", 128, 100, 5, 4)),
     memory=MemoryGrid(batch=32, channels=5, depth=4, lengths=(1000, 10000), signax_lengths=(10000,)),
+    methods=(
+        Case("short-wide-large", 640, 30, 13, 4),
+        Case("short-wide-small", 8, 30, 13, 4),
+        Case("headline", 128, 100, 5, 4),
+        Case("long-narrow-large", 256, 2000, 3, 4),
+        Case("long-narrow-small", 4, 5000, 3, 4),
+    ),
+    windows=WindowCase(40, 100, 6, (3, 4), 20, 5, Case("dyadic", 40, 101, 7, 4), 3),
 )
 QUICK_GRID = Grid(
     name="quick",
@@ -90,6 +120,8 @@ QUICK_GRID = Grid(
     settings=QUICK,
     keras=KerasGrid(batch=8, lengths=(6, 12), n_batches=2, forward=Case("headline", 8, 16, 5, 4)),
     memory=MemoryGrid(batch=4, channels=5, depth=4, lengths=(50, 200), signax_lengths=(200,)),
+    methods=(Case("short-wide", 64, 6, 6, 3), Case("long-narrow", 2, 300, 3, 3)),
+    windows=WindowCase(4, 20, 3, (3,), 6, 3, Case("dyadic", 4, 17, 3, 3), 2),
 )
 
 

@@ -275,8 +275,10 @@ def reference_forward(x: np.ndarray, depth: int) -> np.ndarray:
     return iisignature.sig(x, depth)
 
 
-def reference_gradient(x: np.ndarray, depth: int, h: float = 0.5) -> np.ndarray:
-    """Gradient of ``sum(iisignature.sig(x, depth))``, exact up to rounding.
+def reference_gradient(
+    x: np.ndarray, depth: int, h: float = 0.5, sig: Callable[[np.ndarray, int], np.ndarray] | None = None
+) -> np.ndarray:
+    """Gradient of ``sum(iisignature.sig(x, depth))`` (or of ``sum(sig(x, depth))``), exact up to rounding.
 
     Along any line the signature is a polynomial of degree ``depth`` in the
     step, so central differences with Richardson extrapolation over
@@ -284,8 +286,10 @@ def reference_gradient(x: np.ndarray, depth: int, h: float = 0.5) -> np.ndarray:
     truncation error whatever ``h``, hence a large ``h`` and float64 accuracy.
     (``iisignature.sigbackprop`` itself returns float32.)
     """
-    import iisignature
+    if sig is None:
+        import iisignature
 
+        sig = iisignature.sig
     *batch, length, channels = x.shape
     n = length * channels
     # Perturb coordinate i of every path in the batch at once: (n, *batch, length, channels).
@@ -293,7 +297,7 @@ def reference_gradient(x: np.ndarray, depth: int, h: float = 0.5) -> np.ndarray:
 
     def total(paths: np.ndarray) -> np.ndarray:
         flat = paths.reshape(-1, length, channels)
-        return iisignature.sig(flat, depth).sum(axis=-1).reshape(n, *batch)
+        return np.asarray(sig(flat, depth)).sum(axis=-1).reshape(n, *batch)
 
     levels = (depth - 1) // 2 + 1
     table = []

@@ -589,3 +589,126 @@ def logsignature_section(recs: list[dict[str, Any]]) -> tuple[str, list[dict[str
         out.append(_table(["target", "limit", "ours ms", "vs ms", "ratio", "result"], table, align_left=2))
         out.append("")
     return "\n".join(out), found
+
+
+# --------------------------------------------------------------------------- methods group
+
+# ``method="auto"`` / the fastest method of the same framework, on every case of the grid.
+AUTO_LIMIT = 1.2
+# ``windowed_signature`` / iisignature's ``sig`` of the same windows stacked.
+WINDOWED_LIMIT = 1.0
+
+
+def methods_section(recs: list[dict[str, Any]], cases: list[Any]) -> tuple[str, list[dict[str, Any]]]:
+    """The methods group's tables: the method grid, windowed and dyadic signatures, with their targets."""
+    rows_in = [r for r in recs if r.get("group") == "methods"]
+    if not rows_in:
+        return "", []
+    out: list[str] = []
+    found: list[dict[str, Any]] = []
+    grid = [r for r in rows_in if r.get("table") == "grid"]
+    if grid:
+        out.append(
+            f"Methods grid, forward, float64: median ms per method, and auto / fastest method "
+            f"(target <= {AUTO_LIMIT:g}x)"
+        )
+        table = []
+        for case in cases:
+            for framework in ("numpy", "jax", "torch"):
+                cells = {
+                    m: _find(grid, case=case.name, framework=framework, method=m) for m in _impls.METHODS
+                }
+                if not any(cells.values()):
+                    continue
+                times = {m: _timed(c) for m, c in cells.items()}
+                best = min((t for m, t in times.items() if m != "auto" and t is not None), default=None)
+                auto = times.get("auto")
+                ratio = auto / best if auto is not None and best else None
+                found.append(
+                    {
+                        "table": "grid",
+                        "case": case.name,
+                        "framework": framework,
+                        "limit": AUTO_LIMIT,
+                        "ratio": ratio,
+                        "result": _verdict(ratio, AUTO_LIMIT),
+                    }
+                )
+                table.append(
+                    [
+                        f"{case.name} {case.batch}x{case.length}x{case.channels} N={case.depth}",
+                        framework,
+                        *(_cell(cells[m]) for m in _impls.METHODS),
+                        _ratio(ratio),
+                        _verdict(ratio, AUTO_LIMIT),
+                    ]
+                )
+        out.append(_table(["case", "framework", *_impls.METHODS, "auto/best", "result"], table, align_left=2))
+        out.append("")
+    windowed = [r for r in rows_in if r.get("table") == "windowed"]
+    if windowed:
+        first = windowed[0]
+        out.append(
+            f"Windowed signatures, {first.get('shape')} lead-lag, window {first.get('window')}, step "
+            f"{first.get('step')}: median ms, and ratio to iisignature (target <= {WINDOWED_LIMIT:g}x)"
+        )
+        table = []
+        for depth in sorted({r.get("depth") for r in windowed}):
+            peer = _timed(_find(windowed, depth=depth, framework="iisignature"))
+            for r in (w for w in windowed if w.get("depth") == depth):
+                mine = _timed(r)
+                ratio = (
+                    mine / peer if mine is not None and peer and r.get("framework") != "iisignature" else None
+                )
+                if r.get("framework") != "iisignature":
+                    found.append(
+                        {
+                            "table": "windowed",
+                            "depth": depth,
+                            "framework": r.get("framework"),
+                            "limit": WINDOWED_LIMIT,
+                            "ratio": ratio,
+                            "result": _verdict(ratio, WINDOWED_LIMIT),
+                        }
+                    )
+                table.append(
+                    [
+                        str(depth),
+                        r.get("label", r["nodeid"]),
+                        _cell(r),
+                        _ratio(ratio) if ratio is not None else "-",
+                        _verdict(ratio, WINDOWED_LIMIT) if ratio is not None else "-",
+                    ]
+                )
+        out.append(_table(["depth", "implementation", "ms", "/ iisignature", "result"], table, align_left=2))
+        out.append("")
+    dyadic = [r for r in rows_in if r.get("table") == "dyadic"]
+    if dyadic:
+        first = dyadic[0]
+        level = int(first.get("dyadic_depth") or 0)
+        limit = float(level + 1)
+        out.append(
+            f"Dyadic signatures, {first.get('shape')}, depth {first.get('depth')}, dyadic depth {level}: "
+            f"median ms, and dyadic / whole-path signature (target <= {limit:g}x)"
+        )
+        table = []
+        for framework in ("numpy", "jax", "torch"):
+            dy = _find(dyadic, framework=framework, op="dyadic")
+            whole = _find(dyadic, framework=framework, op="whole")
+            if dy is None and whole is None:
+                continue
+            a, b = _timed(dy), _timed(whole)
+            ratio = a / b if a is not None and b else None
+            found.append(
+                {
+                    "table": "dyadic",
+                    "framework": framework,
+                    "limit": limit,
+                    "ratio": ratio,
+                    "result": _verdict(ratio, limit),
+                }
+            )
+            table.append([framework, _cell(dy), _cell(whole), _ratio(ratio), _verdict(ratio, limit)])
+        out.append(_table(["framework", "dyadic", "whole path", "ratio", "result"], table))
+        out.append("")
+    return "\n".join(out), found

@@ -21,21 +21,29 @@ from benchmarks import _config
 
 
 class WorkerTimeoutError(RuntimeError):
-    """The worker ran past its timeout and was killed."""
+    """The worker ran past its timeout and was killed (``partial``: what it had written, or None)."""
+
+    partial: dict[str, Any] | None = None
 
 
 class WorkerError(RuntimeError):
     """The worker crashed or wrote no answer."""
 
 
-def worker_env(*, ours: bool, keras_backend: str | None = None) -> dict[str, str]:
-    """The environment of a worker: our checkout on the path, or nothing of it."""
+def worker_env(
+    *, ours: bool, keras_backend: str | None = None, pythonpath: list[str] | None = None
+) -> dict[str, str]:
+    """The environment of a worker: our checkout on the path, or nothing of it.
+
+    ``pythonpath`` is put on the path after the checkout (the GPU kit's unpacked wheels).
+    """
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
     for key in [k for k in env if k.startswith("KERAS_SIG_BENCH_")]:
         env.pop(key)
-    if ours:
-        env["PYTHONPATH"] = str(_config.REPO)
+    entries = ([str(_config.REPO)] if ours else []) + list(pythonpath or [])
+    if entries:
+        env["PYTHONPATH"] = os.pathsep.join(entries)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     if keras_backend is not None:
@@ -51,21 +59,24 @@ def run_worker(
     ours: bool,
     keras_backend: str | None = None,
     timeout: float,
+    python: Path | None = None,
+    pythonpath: list[str] | None = None,
 ) -> dict[str, Any]:
     """Run ``benchmarks/_workers/<script>`` and return its JSON answer.
 
     ``ours=True`` runs this interpreter with the checkout on ``PYTHONPATH``;
     ``ours=False`` runs keras-sig 1.0.2's interpreter from a scratch directory,
-    so only its own ``keras_sig`` can be imported.
+    so only its own ``keras_sig`` can be imported. ``python`` overrides the
+    interpreter and ``pythonpath`` adds folders to the path (the GPU kit runs
+    1.0.2 in its own interpreter with 1.0.2's unpacked wheel on the path).
     """
-    if ours:
+    if python is None and ours:
         python = Path(sys.executable)
-    else:
-        found = _config.legacy_python()
-        if found is None:
+    elif python is None:
+        python = _config.legacy_python()
+        if python is None:
             msg = f"keras-sig 1.0.2's virtualenv not found at {_config.legacy_venv()}"
             raise FileNotFoundError(msg)
-        python = found
     with tempfile.TemporaryDirectory(prefix="keras_sig_bench_") as tmp:
         work = Path(tmp)
         files = {}
@@ -81,7 +92,7 @@ def run_worker(
             proc = subprocess.run(
                 cmd,
                 cwd=work,
-                env=worker_env(ours=ours, keras_backend=keras_backend),
+                env=worker_env(ours=ours, keras_backend=keras_backend, pythonpath=pythonpath),
                 capture_output=True,
                 text=True,
                 timeout=timeout,
@@ -89,7 +100,10 @@ def run_worker(
             )
         except subprocess.TimeoutExpired as exc:
             msg = f"timeout after {timeout:g} s"
-            raise WorkerTimeoutError(msg) from exc
+            error = WorkerTimeoutError(msg)
+            if out_path.exists():
+                error.partial = json.loads(out_path.read_text())
+            raise error from exc
         if proc.returncode != 0 or not out_path.exists():
             tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
             msg = f"{script} exited with {proc.returncode}:\n{tail}"

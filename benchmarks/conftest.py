@@ -24,6 +24,7 @@ _GROUP_FILES = {
     "keras": "test_keras_layer.py",
     "memory": "test_memory.py",
     "logsignature": "test_logsignature.py",
+    "methods": "test_methods.py",
 }
 collect_ignore = [name for group, name in _GROUP_FILES.items() if group not in _config.groups()]
 

@@ -5,7 +5,10 @@ first time an array of it is seen, and the Keras layers (``SigLayer``,
 ``LogSigLayer``, ``AddTime``, ``LeadLag``, ``InvisibilityReset``) and the
 pure-JAX entry point (``jax_signature``, alias ``jax_gpu_signature``) on first
 access, which imports Keras or JAX respectively. The layers import no JAX under
-the torch or TensorFlow Keras backend.
+the torch or TensorFlow Keras backend. They are registered with Keras'
+serialization as soon as both this package and Keras are imported, in
+either order, so ``keras.saving.load_model`` finds them after a plain
+``import keras_sig`` (see :mod:`keras_sig._lib._keras_hook`).
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ if TYPE_CHECKING:
     from keras_sig.shims.jax import jax_gpu_signature, jax_signature
     from keras_sig.shims.keras import AddTime, InvisibilityReset, LeadLag, LogSigLayer, SigLayer
 
-__version__ = "2.0.0.dev0"
+# 1.x: a drop-in successor of keras_sig 1.0.2, which dependents pin as ">=1.0.0,<2.0.0"
+__version__ = "1.1.0"
 
 # name -> module defining it, imported on first access (see __getattr__)
 _LAZY = {
@@ -51,6 +55,9 @@ _LAZY = {
     "jax_signature": "keras_sig.shims.jax",
     "jax_gpu_signature": "keras_sig.shims.jax",
 }
+# keras_sig 1.0.2's modules that its ``import keras_sig`` made attributes (keras_sig.signature,
+# the fourth, is also the function); imported on first access, their names warn as deprecated
+_LEGACY_MODULES = ("layer", "quick_sig", "tensor_ops")
 
 __all__ = [
     "AddTime",
@@ -84,6 +91,8 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     """Import ``SigLayer`` and ``LogSigLayer`` (Keras) and ``jax_signature`` (JAX) on first access."""
+    if name in _LEGACY_MODULES:
+        return importlib.import_module(f"{__name__}.{name}")  # also binds it here
     module = _LAZY.get(name)
     if module is None:
         msg = f"module 'keras_sig' has no attribute {name!r}"
@@ -96,3 +105,11 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> list[str]:
     """List the public names, the lazy ones included."""
     return sorted(__all__)
+
+
+# Last, once every name above exists: register the Keras layers with Keras'
+# serialization now if Keras is imported, else when it is (no Keras import here).
+from keras_sig._lib._keras_hook import register_when_keras_imported  # noqa: E402
+
+register_when_keras_imported()
+del register_when_keras_imported

@@ -6,11 +6,13 @@ passes into validated, normalised arguments and picks the loop strategy.
 
 from __future__ import annotations
 
+import math
 import operator
 from typing import Any
 
 import array_api_compat
 
+from keras_sig._core import _ragged
 from keras_sig._core import _signature as _sig
 from keras_sig._lib._backends import (
     array_namespace,
@@ -24,6 +26,7 @@ from keras_sig._lib._backends import (
     method_for_compiler,
     placed_like,
     scan_for,
+    static_shape,
 )
 from keras_sig._lib._dask import blockwise_signature, is_dask_array
 from keras_sig._lib._gradients import jax_tangent_wrap, light_gradient_for
@@ -38,17 +41,33 @@ DEFAULT_MEMORY_BUDGET = 64 * 2**20
 """Bytes the parallel method's intermediates may use at once unless told otherwise."""
 
 # On the CPU in eager mode (NumPy, PyTorch) the parallel method is bound by memory
-# traffic: chunks of at most this many steps keep its passes over the data in
-# cache (NumPy (32, 2000, 3, depth 4): 11 ms in chunks of 512 vs 20 ms at once).
-_CPU_EAGER_CHUNK = 512
+# traffic: chunks of at most this many bytes of intermediates keep its passes over
+# the data in cache (see benchmarks/README.md, "Method grid").
+_CPU_EAGER_BYTES = 8 * 2**20
+# A chunk of time steps is folded into the signature so far by a Chen product,
+# which costs about as much per path as a step or two of the parallel method;
+# with chunks of at least this many steps the folds stay a few percent of the work
+# (see :func:`plan_chunks`).
+_MIN_FOLD_STEPS = 64
 
 # How many bytes of intermediates a plain-autodiff gradient of the parallel method
 # needs per byte of the forward's estimate (:func:`step_bytes`), rounded up from
 # measured peaks: PyTorch 0.7x at (32, 1000, 5, depth 4) and 1.4x at
 # (128, 100, 5, depth 4) (RSS); XLA's temporaries 0.4x at (32, 1000, 5, depth 4).
 _GRADIENT_MEMORY_FACTOR = 1.5
-# On JAX, ``method="auto"`` uses the parallel method only up to this length.
+# On JAX, ``method="auto"`` uses the parallel method only up to this length
+# (with ``stream=True``, or where the depth is not known; see :func:`choose_method`).
 _JAX_PARALLEL_MAX_LENGTH = 256
+# The cost model of :func:`_jax_scan_is_faster`: the scan's cost relative to the
+# parallel method's per unit of ``sigdim / width``, with the parallel method's
+# intermediates within and beyond this many bytes.
+_JAX_CACHE_BYTES = 16 * 2**20
+_JAX_SCAN_IN_CACHE = 0.2
+_JAX_SCAN_OUT_OF_CACHE = 0.045
+# ... and the scan only while its carry (the batch's signature) stays within this
+# many bytes: 320 paths of 7 channels at depth 4 (7.2 MB) scan 3.7x slower than
+# the parallel method, 128 paths of 8 channels (4.8 MB) still 1.75x faster.
+_JAX_SCAN_CARRY_BYTES = 6 * 2**20
 
 
 # --------------------------------------------------------------------------- checks
@@ -66,7 +85,14 @@ def check_int(name: str, value: object, *, minimum: int) -> int:
     if isinstance(value, bool) or not hasattr(type(value), "__index__"):
         msg = f"{name} must be an integer >= {minimum}; got {_describe(value)}"
         raise TypeError(msg)
-    number = operator.index(value)  # type: ignore[arg-type]
+    try:  # a 0-d integer array is an int; an array of another shape is not
+        number = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        msg = (
+            f"{name} must be an integer >= {minimum} (a Python int or a 0-d integer array); "
+            f"got {_describe(value)}"
+        )
+        raise TypeError(msg) from None
     if number < minimum:
         msg = f"{name} must be an integer >= {minimum}; got {number}"
         raise ValueError(msg)
@@ -90,7 +116,19 @@ def check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
 
 
 def normalise_namespace(xp: Namespace) -> Namespace:
-    """Map a plain library module passed as ``xp=`` onto its array-API namespace."""
+    """Map a plain library module passed as ``xp=`` onto its array-API namespace.
+
+    Anything that is not a namespace (a module-like object with a ``__name__``
+    and an ``asarray``) is a TypeError naming ``xp``.
+    """
+    if getattr(xp, "__name__", None) != "tensorflow" and not (
+        isinstance(getattr(xp, "__name__", None), str) and callable(getattr(xp, "asarray", None))
+    ):
+        msg = (
+            "xp must be an array namespace (a module such as numpy, jax.numpy, torch or "
+            f"array_api_strict, or None to infer it from the arrays); got {_describe(xp)}"
+        )
+        raise TypeError(msg)
     for is_ns, name in (
         (array_api_compat.is_numpy_namespace, "numpy"),
         (array_api_compat.is_torch_namespace, "torch"),
@@ -108,8 +146,25 @@ def normalise_namespace(xp: Namespace) -> Namespace:
     return xp
 
 
+def check_known_rank(name: str, value: Any) -> None:
+    """A ValueError naming ``name`` if ``value`` is a graph tensor of unknown rank.
+
+    Only TensorFlow has such tensors (``tf.TensorSpec(None)`` in a
+    ``tf.function``): their ``shape.rank`` is ``None``, and every shape check
+    and output shape needs the rank.
+    """
+    if getattr(getattr(value, "shape", None), "rank", 0) is None:
+        msg = (
+            f"{name} must have a known rank (number of axes); got a {type(value).__name__} of unknown "
+            "rank: give tf.function an input_signature whose shape lists every axis (None for an "
+            "unknown size), such as tf.TensorSpec([None, None, 3])"
+        )
+        raise ValueError(msg)
+
+
 def as_array(name: str, value: Any, xp: Namespace | None) -> tuple[Array, Namespace]:
     """``value`` as an array with its namespace; nested sequences go through NumPy."""
+    check_known_rank(name, value)
     if is_array(value):
         own = array_namespace(value)
         if xp is None:
@@ -168,10 +223,11 @@ def shape_text(shape: Any) -> str:
 def check_path(path: Array, *, subject: str = "path") -> tuple[Any, Any]:
     """Validate the shape ``(..., length, channels)``; return ``(length, channels)``.
 
-    ``path`` is an array or a shape tuple (``None`` for an unknown size); messages
-    call it ``subject``.
+    ``path`` is an array or a shape tuple; messages call it ``subject``. A size
+    that is not known when tracing (TensorFlow's ``None``, a JAX symbolic
+    dimension, a PyTorch ``SymInt``) is returned as ``None``.
     """
-    shape = tuple(path) if isinstance(path, (tuple, list)) else tuple(path.shape)
+    shape = static_shape(path if isinstance(path, (tuple, list)) else path.shape)
     if len(shape) < 2:
         msg = f"{subject} must have shape (..., length, channels); got {shape_text(shape)}"
         raise ValueError(msg)
@@ -189,7 +245,11 @@ def check_path(path: Array, *, subject: str = "path") -> tuple[Any, Any]:
 
 
 def check_batch(name: str, shape: tuple[Any, ...], batch: tuple[Any, ...], what: str) -> None:
-    """``shape`` (leading dimensions of ``name``) must broadcast to the path's ``batch``."""
+    """``shape`` (leading dimensions of ``name``) must broadcast to the path's ``batch``.
+
+    Sizes unknown when tracing (``None``, symbolic) are taken to fit.
+    """
+    shape, batch = static_shape(shape), static_shape(batch)
     ok = len(shape) <= len(batch) and all(
         s in (1, b) or s is None or b is None for s, b in zip(reversed(shape), reversed(batch), strict=False)
     )
@@ -203,6 +263,7 @@ def check_batch(name: str, shape: tuple[Any, ...], batch: tuple[Any, ...], what:
 
 def companion(name: str, value: Any, like: Array, xp: Namespace) -> Array:
     """A second array argument (basepoint, initial) in ``like``'s namespace and dtype."""
+    check_known_rank(name, value)
     if is_array(value):
         arr = value
         try:
@@ -263,6 +324,57 @@ def initial_array(initial: Any, path: Array, depth: int, xp: Namespace) -> Array
     return arr[..., 1:] if shape[-1] == size + 1 else arr
 
 
+def lengths_array(lengths: Any, path: Array, xp: Namespace) -> Array | None:
+    """``None`` or the validated per-series lengths, as an array in the path's dtype.
+
+    Integers only, of a shape that broadcasts to the path's batch shape. Where
+    the values are on the host (a Python int or sequence, a NumPy array) they
+    are checked to lie in ``1..length``; an array of another library is not
+    read back (no device round-trip), and there a value above ``length``
+    counts as ``length`` and one of 1 or less holds the series at its first
+    point.
+    """
+    if lengths is None:
+        return None
+    check_known_rank("lengths", lengths)
+    host = None
+    if isinstance(lengths, bool) or not (is_array(lengths) or isinstance(lengths, (int, list, tuple))):
+        msg = f"lengths must be an integer array, one length per series; got {_describe(lengths)}"
+        raise TypeError(msg)
+    if not is_array(lengths) or type(lengths).__module__ == "numpy":
+        import numpy as np
+
+        host = np.asarray(lengths)
+        if host.dtype.kind not in "iu":
+            msg = f"lengths must hold integers (each series' number of points); got dtype {host.dtype}"
+            raise TypeError(msg)
+    else:
+        own = array_namespace(lengths)
+        if not own.isdtype(lengths.dtype, "integral"):
+            msg = f"lengths must hold integers (each series' number of points); got dtype {lengths.dtype}"
+            raise TypeError(msg)
+    shape = tuple(host.shape if host is not None else lengths.shape)
+    check_batch("lengths", shape, tuple(path.shape[:-2]), "(...) (one length per series)")
+    length = static_shape(path.shape)[-2]
+    if host is not None and host.size:
+        low, high = int(host.min()), int(host.max())
+        if low < 1 or (length is not None and high > length):
+            bad = low if low < 1 else high
+            top = length if length is not None else "length"
+            msg = f"lengths must lie in 1..{top} (the path's length); got {bad}"
+            raise ValueError(msg)
+    return companion("lengths", lengths if host is None else host.tolist(), path, xp)
+
+
+def held_path(path: Array, lengths: Any, xp: Namespace) -> Array:
+    """``path`` with each series held at its last point (:func:`lengths_array`); as is without lengths."""
+    held = lengths_array(lengths, path, xp)
+    if held is None:
+        return path
+    with placed_like(path, xp):
+        return _ragged.hold_last(path, held, xp=xp)
+
+
 def step_bytes(shape: tuple[Any, ...], depth: int, *, stream: bool, itemsize: int) -> int:
     """Bytes of the parallel method's intermediates per time step, for all paths of the batch.
 
@@ -272,8 +384,8 @@ def step_bytes(shape: tuple[Any, ...], depth: int, *, stream: bool, itemsize: in
     summation by parts.
     """
     numel = 1
-    for s in shape[:-2]:
-        numel *= s if s is not None else 1
+    for s in static_shape(shape[:-2]):
+        numel *= s if s is not None else 1  # an unknown batch size is planned per path
     d = shape[-1]
     if stream:
         width = _sig.sigdim(d, depth) + d
@@ -287,26 +399,98 @@ def chunk_length(shape: tuple[Any, ...], depth: int, *, stream: bool, itemsize: 
     return max(1, budget // max(1, step_bytes(shape, depth, stream=stream, itemsize=itemsize)))
 
 
-def choose_method(xp: Namespace, path: Array, *, for_gradient: bool = False) -> str:
+def _balanced(total: int, most: int) -> int:
+    """The chunk size for ``total`` items in as few chunks of at most ``most`` as possible, evened out."""
+    n = -(-total // max(1, most))
+    return -(-total // n)
+
+
+def plan_chunks(paths: int | None, steps: int | None, per_step: int, budget: int) -> tuple[int | None, int]:
+    """How the chunked method splits a batch: ``(batch_chunk, chunk)``.
+
+    ``paths`` paths of ``steps`` increments (``None`` where unknown when
+    tracing), each needing ``per_step`` bytes of intermediates per step
+    (:func:`step_bytes` of one path). The result: chunks of ``batch_chunk``
+    paths (``None``: the whole batch at once), each computed in chunks of
+    ``chunk`` time steps, such that ``batch_chunk * chunk * per_step`` stays
+    within ``budget`` bytes wherever that is possible (one step of one path is
+    the least there is).
+
+    The batch is split first: independent paths need no Chen product to be
+    joined, while every chunk of time is folded into the signature so far by
+    one (about a step or two of work per path, and a pass over the whole
+    batch's signature). So where one whole path fits, the chunks are whole
+    paths; only paths too long for the budget are cut in time, into chunks of
+    at least :data:`_MIN_FOLD_STEPS` steps (fewer paths at a time instead),
+    so the folds never dominate. An unknown batch size is planned per path
+    with time chunks only (the batch axis can only be split when its size is
+    known); an unknown length gets chunks as long as the batch allows.
+    """
+    per_step = max(1, per_step)
+    if paths is None or steps is None:
+        return None, max(1, budget // (per_step * (paths or 1)))
+    if paths * steps * per_step <= budget:
+        return None, max(1, steps)
+    if steps * per_step <= budget:  # whole paths, several at a time
+        return _balanced(paths, budget // (steps * per_step)), steps
+    whole_batch = budget // (paths * per_step)
+    chunk = max(1, whole_batch, min(_MIN_FOLD_STEPS, budget // per_step))
+    size = budget // (chunk * per_step)
+    return (None if size >= paths else _balanced(paths, max(1, size))), chunk
+
+
+def _jax_scan_is_faster(path: Array, depth: int) -> bool:
+    """Whether XLA on the CPU computes this path's signature (``stream=False``) faster by the scan.
+
+    A cost model fitted to A/B timings of both methods (``jax.jit``, float64,
+    depth 4, 13 shapes from 8 x 10 x 5 to 640 x 30 x 13; benchmarks/README.md,
+    "Method grid"): per step and path the scan updates every one of the
+    ``sigdim`` coefficients (elementwise), the parallel method moves its
+    ``width`` intermediates (:func:`step_bytes`) and leaves the top level to
+    matrix products. While all the parallel intermediates fit in cache
+    (:data:`_JAX_CACHE_BYTES`) it wins unless ``sigdim / width`` is below 5
+    (three channels at depth 4: 2.4; five: 5.8); beyond that its memory
+    traffic costs it about 4x, and the scan wins below ``sigdim / width`` of
+    about 22 (ten channels at depth 4: 21; wide paths, thirteen channels:
+    36, still go to the parallel method). Nor does the scan win once its
+    carry, the batch's signature, outgrows the cache (:data:`_JAX_SCAN_CARRY_BYTES`).
+    """
+    shape = static_shape(path.shape)
+    channels, length = int(shape[-1] or 1), shape[-2]
+    itemsize = int(getattr(path.dtype, "itemsize", 0) or getattr(path.dtype, "size", 8))
+    per_step = step_bytes(shape[-2:], depth, stream=False, itemsize=itemsize)
+    ratio = _sig.sigdim(channels, depth) / (per_step / (3 * itemsize))
+    lead = [s for s in shape[:-2] if s is not None]
+    if length is None or len(lead) < len(shape) - 2:
+        return True  # an unknown size: the scan's cost does not depend on it
+    paths = math.prod(lead)
+    if paths * _sig.sigdim(channels, depth) * itemsize > _JAX_SCAN_CARRY_BYTES:
+        return False  # the scan's carry outgrows the cache: every step is a pass over memory
+    total = paths * length * per_step
+    return ratio * (_JAX_SCAN_IN_CACHE if total < _JAX_CACHE_BYTES else _JAX_SCAN_OUT_OF_CACHE) < 1
+
+
+def choose_method(
+    xp: Namespace, path: Array, *, for_gradient: bool = False, depth: int | None = None, stream: bool = False
+) -> str:
     """The method ``"auto"`` stands for (see the README's "Choosing a method").
 
     ``chunked`` (which is ``parallel`` when the whole path fits in one chunk),
-    except on JAX on the CPU for paths longer than :data:`_JAX_PARALLEL_MAX_LENGTH`
-    when only the forward matters: XLA's cumulative sum on the CPU is slow for
-    long axes, while its fused ``lax.scan`` body is fast, so there the sequential
-    method's *forward* wins (:func:`signature` then takes the parallel
-    method's derivatives, where they fit the budget). With ``for_gradient``
-    (what the layers ask, as layers are trained) that exception is dropped.
+    except on JAX on the CPU when only the forward matters, where XLA's fused
+    ``lax.scan`` body often beats its parallel method (whose cumulative sums
+    are slow there): with ``depth`` given and ``stream=False``, where the cost
+    model of :func:`_jax_scan_is_faster` says so; otherwise (no ``depth``,
+    or ``stream``) for paths longer than :data:`_JAX_PARALLEL_MAX_LENGTH`.
+    :func:`signature` then takes the parallel method's derivatives, where
+    they fit the budget. With ``for_gradient`` (what the layers ask, as
+    layers are trained) that exception is dropped.
     """
-    length = tuple(path.shape)[-2]
-    if (
-        not for_gradient
-        and is_jax_namespace(xp)
-        and (length is None or length > _JAX_PARALLEL_MAX_LENGTH)
-        and jax_runs_on_cpu(path)
-    ):
-        return "sequential"
-    return "chunked"
+    if for_gradient or not is_jax_namespace(xp) or not jax_runs_on_cpu(path):
+        return "chunked"
+    if depth is not None and not stream and depth >= 3:
+        return "sequential" if _jax_scan_is_faster(path, depth) else "chunked"
+    length = static_shape(path.shape)[-2]
+    return "sequential" if length is None or length > _JAX_PARALLEL_MAX_LENGTH else "chunked"
 
 
 def _dask_signature(
@@ -366,12 +550,15 @@ def sigdim(channels: int, depth: int, scalar_term: bool = False) -> int:
 def signature(
     path: Array,
     depth: int,
-    *,
     stream: bool = False,
+    unroll: bool | int | None = None,
+    gpu_optimized: bool | None = None,
+    *,
     basepoint: bool | Array = False,
     initial: Array | None = None,
     inverse: bool = False,
     scalar_term: bool = False,
+    lengths: Array | None = None,
     method: Method = "auto",
     memory_budget: int | None = None,
     xp: Namespace | None = None,
@@ -390,6 +577,15 @@ def signature(
     stream : bool, default False
         If True, return the signature of every prefix: entry ``t`` along the
         second-to-last output axis is the signature of ``path[..., :t+2, :]``.
+    unroll : None, bool or int, optional
+        Accepted for compatibility with keras_sig 1.0.2 and ignored: the loop
+        construct is the backend's (``jax.lax.scan``, a TF loop, a Python loop).
+    gpu_optimized : bool, optional
+        keras_sig 1.0.2's spelling of ``method``, deprecated: True means
+        ``method="parallel"``, False ``method="sequential"`` (each with a
+        :class:`DeprecationWarning`), None (the default) leaves ``method`` as
+        given. ``stream``, ``unroll`` and ``gpu_optimized`` may be passed
+        positionally, as in 1.0.2; the arguments after them are keyword-only.
     basepoint : bool or array of shape (..., channels), default False
         Prepend a point to the path: True for the origin, or the given point.
     initial : array of shape (..., sigdim), optional
@@ -403,6 +599,18 @@ def signature(
         time-reversed path.
     scalar_term : bool, default False
         Prepend the level-0 term (always 1).
+    lengths : int array of shape (...), optional
+        For a ragged batch padded to one length: the number of points of
+        each series (its leading dimensions broadcast to the path's batch
+        shape). Series ``i`` is ``path[i, :lengths[i]]``, whatever the padding
+        holds: each is held at its last point, which changes no signature, so
+        the result is exactly each series' own. With ``stream=True`` the
+        entries from ``lengths - 1`` on repeat the series' signature. Values
+        given on the host (ints, lists, NumPy) must lie in ``1..length``; an
+        array of another library is not read back: there a value above
+        ``length`` counts as ``length``, and one of 1 or less gives a constant
+        path (zero signature). A basepoint is prepended to each series and is
+        not counted.
     method : {"auto", "sequential", "parallel", "chunked"}, default "auto"
         ``"sequential"`` applies Chen's identity one increment at a time (a
         ``jax.lax.scan`` on JAX, a graph loop on TensorFlow); memory does not
@@ -415,8 +623,11 @@ def signature(
         single chunk it is ``"parallel"``. ``"auto"`` picks as described in
         the README. Under ``torch.compile``, ``"sequential"`` on a path of more
         than 64 steps runs as ``"parallel"`` (same result): Dynamo would unroll
-        its loop, making compilation slow. All methods give the same result to
-        rounding.
+        its loop, making compilation slow. Past depth 16, every method runs
+        as ``"sequential"`` (same result), whose program, unlike the parallel
+        method's, does not grow with the depth's square; from depth 9 its
+        scan carries the flat signature, so any depth works (a 1-channel path
+        at depth 1000, say). All methods give the same result to rounding.
     memory_budget : int, optional
         Bytes the intermediates of ``"chunked"`` (and ``"auto"``) may use at
         once, which sets the chunk length; default
@@ -480,10 +691,16 @@ def signature(
     inverse = check_bool("inverse", inverse)
     scalar_term = check_bool("scalar_term", scalar_term)
     chosen = check_choice("method", method, METHODS)
+    if unroll is not None or gpu_optimized is not None:  # keras_sig 1.0.2's options
+        from keras_sig._compat import check_unroll, method_from_legacy
+
+        check_unroll(unroll)
+        chosen = method_from_legacy(chosen, gpu_optimized, stacklevel=2)
     path = floating("path", path, xp)
     check_path(path)
     bp = basepoint_array(basepoint, path, xp)
     init = initial_array(initial, path, depth, xp)
+    path = held_path(path, lengths, xp)
     budget = (
         DEFAULT_MEMORY_BUDGET
         if memory_budget is None
@@ -494,8 +711,13 @@ def signature(
     # parallel method's derivatives are taken where they fit the budget.
     through_scan = chosen == "sequential"
     if chosen == "auto":
-        chosen = choose_method(xp, path)
-    chosen = method_for_compiler(xp, chosen, path.shape[-2])
+        chosen = choose_method(xp, path, depth=depth, stream=stream)
+    chosen = method_for_compiler(xp, chosen, static_shape(path.shape)[-2])
+    # Past PARALLEL_MAX_DEPTH the parallel method's program (and its custom
+    # gradients') grows with the depth's square: the flat sequential scan instead.
+    deep = depth > _sig.PARALLEL_MAX_DEPTH
+    if deep:
+        chosen, through_scan = "sequential", True
     kwargs = {
         "stream": stream,
         "inverse": inverse,
@@ -513,6 +735,8 @@ def signature(
             through_scan=through_scan,
         ),
     }
+    if deep:
+        kwargs.update(light=None, tangent=None)  # plain autodiff through the flat scan
     if is_dask_array(path):
         return _dask_signature(
             path,
@@ -565,15 +789,18 @@ def _chunking(
     Nor is there a wrapper without a known length or where the framework has
     no autodiff.
     """
-    shape = tuple(path.shape)
+    shape = static_shape(path.shape)
     itemsize = int(getattr(path.dtype, "itemsize", 0) or getattr(path.dtype, "size", 8))
-    chunk = chunk_length(shape, depth, stream=stream, itemsize=itemsize, budget=budget)
-    grad_chunk = max(1, int(chunk / _GRADIENT_MEMORY_FACTOR))
-    if _eager_on_cpu(path, xp):
-        chunk = min(chunk, _CPU_EAGER_CHUNK)
     length = shape[-2]
     steps = None if length is None else length - 1 + int(basepoint)  # the number of increments
-    fits = steps is not None and grad_chunk >= steps
+    lead = [s for s in shape[:-2] if s is not None]
+    paths = math.prod(lead) if len(lead) == len(shape) - 2 else None
+    per_step = step_bytes(shape[-2:], depth, stream=stream, itemsize=itemsize)  # one path's
+    forward_budget = min(budget, _CPU_EAGER_BYTES) if _eager_on_cpu(path, xp) else budget
+    batch_chunk, chunk = plan_chunks(paths, steps, per_step, forward_budget)
+    grad_budget = int(budget / _GRADIENT_MEMORY_FACTOR)
+    grad_batch_chunk, grad_chunk = plan_chunks(paths, steps, per_step, grad_budget)
+    fits = steps is not None and grad_batch_chunk is None and grad_chunk >= steps
     # PyTorch's autograd of the whole path is slower than the hand-written VJP.
     whole = fits and is_torch_namespace(xp)
     light = None if stream or steps is None or (fits and not whole) else light_gradient_for(xp)
@@ -581,8 +808,11 @@ def _chunking(
     if fits and not stream and not through_scan and is_jax_namespace(xp):
         tangent = jax_tangent_wrap  # forward mode keeps working (a custom JVP)
     return {
-        "chunk": chunk,
-        "grad_chunk": None if fits else grad_chunk,
+        # No chunks where the length is unknown when tracing, or one chunk holds it all.
+        "chunk": None if steps is None or chunk >= steps else chunk,
+        "grad_chunk": None if fits or (steps is not None and grad_chunk >= steps) else grad_chunk,
         "light": light,
         "tangent": tangent,
+        "batch_chunk": batch_chunk,
+        "grad_batch_chunk": None if fits else grad_batch_chunk,
     }

@@ -25,6 +25,7 @@ from keras_sig._api import (
     choose_method,
     companion,
     floating,
+    held_path,
     initial_array,
     shape_text,
 )
@@ -411,6 +412,7 @@ def logsignature(
     basepoint: bool | Array = False,
     initial: Array | None = None,
     inverse: bool = False,
+    lengths: Array | None = None,
     method: Method = "auto",
     xp: Namespace | None = None,
 ) -> Array:
@@ -443,6 +445,9 @@ def logsignature(
     inverse : bool, default False
         The log-signature of the inverse signature (of the reversed path),
         which is minus the log-signature.
+    lengths : int array of shape (...), optional
+        The number of points of each series of a ragged batch, as in
+        :func:`keras_sig.signature`.
     method : {"auto", "sequential", "parallel", ...}, default "auto"
         How the signature is computed (see :func:`keras_sig.signature`).
     xp : namespace, optional
@@ -484,8 +489,9 @@ def logsignature(
     _, channels = check_path(path)
     bp = basepoint_array(basepoint, path, xp)
     init = initial_array(initial, path, depth, xp)
+    path = held_path(path, lengths, xp)
     if chosen == "auto":
-        chosen = choose_method(xp, path)
+        chosen = choose_method(xp, path, depth=depth, stream=stream)
     if is_dask_array(path):
         sig = _api.signature(
             path,
@@ -668,10 +674,37 @@ def _signatures(
     what = _sig_what(channels, depth, scalar_term)
     for (name, _), arr in zip(named, arrays, strict=True):
         _check_last(name, arr, size, what)
+    if is_jax_namespace(xp):
+        _check_jax_devices([(name, arr) for (name, _), arr in zip(named, arrays, strict=True)])
     batch = _broadcast_batch(
         [(name, tuple(a.shape[:-1])) for (name, _), a in zip(named, arrays, strict=True)]
     )
     return arrays, xp, batch
+
+
+def _check_jax_devices(named: Sequence[tuple[str, Array]]) -> None:
+    """A ValueError naming the arguments if JAX arrays committed to different devices meet.
+
+    JAX would refuse them too, but naming the compiled helper's parameters.
+    Uncommitted arrays (made without an explicit device) follow the others, and
+    tracers (inside ``jax.jit``) have no devices to compare.
+    """
+    import jax
+
+    placed = []
+    for name, arr in named:
+        if isinstance(arr, jax.core.Tracer) or not getattr(arr, "committed", False):
+            continue
+        placed.append((name, frozenset(arr.devices())))
+    for name, devices in placed[1:]:
+        first_name, first = placed[0]
+        if devices != first:
+            msg = (
+                f"{first_name} and {name} must live on the same device(s); got {first_name} on "
+                f"{sorted(map(str, first))} and {name} on {sorted(map(str, devices))} "
+                "(move one with jax.device_put)"
+            )
+            raise ValueError(msg)
 
 
 def signature_combine(

@@ -7,7 +7,9 @@ and compile like the signature. The windowed signatures gather the windows of a
 path into one batch of equal-length paths (the shorter ones padded with their
 last point, which changes no signature) and take :func:`keras_sig.signature` of
 it: every window's signature is computed from its own points, exactly, never
-by dividing prefix signatures, which loses accuracy on long paths.
+by dividing prefix signatures, which loses accuracy on long paths. The dyadic
+signature computes its finest level so and builds the coarser ones from it by
+Chen's identity (products, no division).
 """
 
 from __future__ import annotations
@@ -108,8 +110,10 @@ def add_time(path: Array, *, times: Array | None = None, xp: Namespace | None = 
         msg = f"times must have shape (..., {length}) to match path's length; got {shape_text(shape)}"
         raise ValueError(msg)
     check_batch("times", shape[:-1], tuple(path.shape[:-2]), f"(..., {length})")
-    column = xp.broadcast_to(given[..., None], (*path.shape[:-1], 1))
-    return _placed(lambda: _transforms.add_time(path, column, xp=xp), path, xp)
+    # Broadcast by a sum, which needs no target shape (a TF graph's batch may be unknown).
+    return _placed(
+        lambda: _transforms.add_time(path, given[..., None] + xp.zeros_like(path[..., :1]), xp=xp), path, xp
+    )
 
 
 def lead_lag(path: Array, *, xp: Namespace | None = None) -> Array:
@@ -236,6 +240,7 @@ def windowed_signature(
     step: int = 1,
     inverse: bool = False,
     scalar_term: bool = False,
+    lengths: Array | None = None,
     method: Method = "auto",
     memory_budget: int | None = None,
     xp: Namespace | None = None,
@@ -258,6 +263,12 @@ def windowed_signature(
         has the signature of a constant path: zero).
     step : int, default 1
         Points between the starts of consecutive windows, ``>= 1``.
+    lengths : int array of shape (...), optional
+        The number of points of each series of a ragged batch, as in
+        :func:`keras_sig.signature`: the windows are laid out on the padded
+        length, and each sees only its series' points (a window reaching past
+        a series' end stops there; one starting at or after it has signature
+        zero).
     inverse, scalar_term, method, memory_budget, xp
         As for :func:`keras_sig.signature`, applied to every window.
 
@@ -301,6 +312,7 @@ def windowed_signature(
     if window > length:
         msg = f"window must be at most the path's length ({length} points); got {window}"
         raise ValueError(msg)
+    path = _api.held_path(path, lengths, xp)
     plan = _transforms.sliding_plan(length, window, step)
     return _windows_signature(path, xp, plan, depth, _options(inverse, scalar_term, method, memory_budget))
 
@@ -356,9 +368,14 @@ def dyadic_signature(
 
     Notes
     -----
-    The pieces are gathered into one batch of equal-length paths, the shorter
-    ones padded by repeating their last point (a zero increment, which changes
-    no signature), so each level costs about one signature of the whole path.
+    Only the finest level's pieces are computed from their points: they are
+    gathered into one batch of equal-length paths (the shorter ones padded by
+    repeating their last point, a zero increment, which changes no
+    signature), about one signature of the whole path. Each coarser level's
+    pieces are the finer level's joined in pairs, so their signatures are the
+    finer ones multiplied in pairs by Chen's identity: exact (products and
+    sums, no inverse signature is taken), and ``2**dyadic_depth - 1``
+    products in all, cheap beside the signature of the path.
 
     Examples
     --------
@@ -374,5 +391,11 @@ def dyadic_signature(
     path, xp, length = _path(path, xp)
     depth = check_int("depth", depth, minimum=1)
     dyadic_depth = check_int("dyadic_depth", dyadic_depth, minimum=0)
-    plan = _transforms.dyadic_plan(length, dyadic_depth)
-    return _windows_signature(path, xp, plan, depth, _options(inverse, scalar_term, method, memory_budget))
+    finest = _transforms.dyadic_plan(length, dyadic_depth)[2**dyadic_depth - 1 :]
+    sigs = _windows_signature(path, xp, finest, depth, _options(inverse, False, method, memory_budget))
+
+    def combine() -> Array:
+        out = _transforms.dyadic_levels(sigs, path.shape[-1], depth, inverse=inverse, xp=xp)
+        return xp.concat([xp.ones_like(out[..., :1]), out], axis=-1) if scalar_term else out
+
+    return _placed(combine, path, xp)

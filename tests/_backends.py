@@ -170,3 +170,25 @@ def selected() -> list[Backend]:
 
 
 BACKENDS_BY_NAME = {b.name: b for b in selected()}
+
+
+def keras_for_session() -> Any:
+    """Keras, when this run tests the Keras layers; otherwise skip the calling module.
+
+    As in ``tests/test_keras.py``: the layers run under ``KERAS_BACKEND`` when the
+    session names that backend (a missing Keras then fails), and are skipped in the
+    sessions of backends Keras does not run on.
+    """
+    import pytest
+
+    wanted = [n.strip() for n in os.environ.get("KERAS_SIG_TEST_BACKENDS", "").split(",") if n.strip()]
+    keras_backend = os.environ.get("KERAS_BACKEND")
+    if keras_backend is not None and keras_backend not in ("jax", "torch", "tensorflow"):
+        msg = f"the layers target jax, torch and tensorflow, not {keras_backend}"
+        pytest.skip(msg, allow_module_level=True)
+    if wanted and keras_backend not in wanted:
+        msg = f"KERAS_SIG_TEST_BACKENDS does not name KERAS_BACKEND={keras_backend}"
+        pytest.skip(msg, allow_module_level=True)
+    if wanted:
+        return importlib.import_module("keras")
+    return pytest.importorskip("keras")

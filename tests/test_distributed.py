@@ -191,3 +191,26 @@ def test_batch_sharded_input_stays_sharded(entry: str, stream: bool) -> None:
     np.testing.assert_allclose(
         np.asarray(out), expected, rtol=1e-5, atol=1e-5 * float(np.abs(expected).max())
     )
+
+
+# ---------------------------------------------------------------- arguments on different devices
+
+
+@pytest.mark.parametrize("inverse", [False, True])
+def test_combine_on_different_devices_names_the_arguments(inverse: bool) -> None:
+    """Signatures committed to two devices: a ValueError naming ``sig1`` and ``sig2``."""
+    path = np.random.default_rng(8).normal(size=(5, 2)).astype("float32")
+    sig = np.asarray(keras_sig.signature(path, 2))
+    first, second = (jax.device_put(sig, device) for device in DEVICES[:2])
+    with pytest.raises(ValueError, match=r"^sig1 and sig2 must live on the same device") as info:
+        keras_sig.signature_combine(first, second, 2, 2, inverse=inverse)
+    assert "_combine_impl" not in str(info.value)
+    assert str(DEVICES[0]).lower() in str(info.value).lower() or "cpu:0" in str(info.value)
+    with pytest.raises(ValueError, match=r"^sigs\[0\] and sigs\[2\] must live on the same device"):
+        keras_sig.multi_signature_combine([first, first, second], 2, 2, inverse=inverse)
+    # Arrays on one device, or uncommitted ones beside a committed one, still combine.
+    expected = keras_sig.signature_combine(sig, sig, 2, 2, inverse=inverse)
+    for a, b in [(second, second), (first, jax.numpy.asarray(sig))]:
+        np.testing.assert_allclose(
+            np.asarray(keras_sig.signature_combine(a, b, 2, 2, inverse=inverse)), expected, rtol=1e-6
+        )

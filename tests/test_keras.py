@@ -254,20 +254,200 @@ def test_save_load_round_trip(tmp_path):
     assert revived.get_config() == layer.get_config()
 
 
+_FRESH_LOAD_SCRIPT = """
+import sys
+order, model_path, io_path = sys.argv[1:]
+if order == "keras_first":
+    import keras
+    import keras_sig
+else:
+    import keras_sig
+    assert "keras" not in sys.modules, "import keras_sig imported Keras"
+    import keras
+assert "keras_sig.shims.keras" in sys.modules, "the layers were not registered on import"
+import numpy as np
+model = keras.saving.load_model(model_path, safe_mode=True)  # no custom_objects, no keras_sig.SigLayer
+io = np.load(io_path)
+out = np.asarray(keras.ops.convert_to_numpy(model(io["x"])))
+np.testing.assert_allclose(out, io["y"], rtol=1e-5, atol=1e-5)
+names = sorted(type(lay).__name__ for lay in model.layers if type(lay).__module__.startswith("keras_sig"))
+print(",".join(names))
+"""
+
+
+def _load_in_fresh_process(order: str, model_path: Path, io_path: Path) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", _FRESH_LOAD_SCRIPT, order, str(model_path), str(io_path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KERAS_BACKEND": BACKEND},
+        timeout=300,
+        check=False,
+        cwd=Path(__file__).parent.parent,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("order", ["keras_first", "keras_sig_first"])
+def test_saved_model_loads_after_plain_import(order, tmp_path):
+    """A .keras file holding every layer loads in a new process after ``import keras_sig`` alone."""
+    rng = np.random.default_rng(21)
+    keras.utils.set_random_seed(21)
+    inputs = keras.Input((None, 2))
+    augmented = InvisibilityReset()(LeadLag()(AddTime()(inputs)))  # 6 channels
+    features = keras.layers.Concatenate()([SigLayer(2)(augmented), LogSigLayer(2)(augmented)])
+    model = keras.Model(inputs, keras.layers.Dense(1)(features))
+    x = random_paths(rng, (3, 5, 2))
+    model_path, io_path = tmp_path / "all_layers.keras", tmp_path / "io.npz"
+    model.save(model_path)
+    np.savez(io_path, x=x, y=to_numpy(model(x)))
+    names = _load_in_fresh_process(order, model_path, io_path)
+    assert names == "AddTime,InvisibilityReset,LeadLag,LogSigLayer,SigLayer"
+
+
+@pytest.mark.parametrize("order", ["keras_first", "keras_sig_first"])
+def test_legacy_file_loads_after_plain_import(order, tmp_path):
+    """keras_sig 1.0.2's file (its layer registered as "Custom>SigLayer") loads likewise."""
+    io = np.load(DATA / "keras_sig_1_0_2_io.npz")
+    io_path = tmp_path / "io.npz"
+    np.savez(io_path, x=io["x"], y=io["y"])
+    assert _load_in_fresh_process(order, DATA / "keras_sig_1_0_2_model.keras", io_path) == "SigLayer"
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="only TensorFlow graphs have tensors of unknown rank")
+@pytest.mark.parametrize(
+    "make_layer",
+    [lambda: SigLayer(2), lambda: LogSigLayer(2), AddTime, LeadLag, InvisibilityReset],
+    ids=["SigLayer", "LogSigLayer", "AddTime", "LeadLag", "InvisibilityReset"],
+)
+def test_unknown_rank_input_is_a_clear_error(make_layer):
+    import tensorflow as tf
+
+    layer = make_layer()
+    name = type(layer).__name__
+    fn = tf.function(lambda x: layer(x), input_signature=[tf.TensorSpec(None, tf.float32)])
+    with pytest.raises(ValueError, match=rf"{name} input \(the path\) must have a known rank"):
+        fn(np.ones((2, 4, 3), dtype="float32"))
+    known = tf.function(lambda x: layer(x), input_signature=[tf.TensorSpec([None, None, 3], tf.float32)])
+    x = random_paths(np.random.default_rng(22), (2, 4, 3))
+    np.testing.assert_allclose(to_numpy(known(x)), to_numpy(layer(x)), rtol=1e-5, atol=1e-5)
+
+
 # --------------------------------------------------------------------------- keras_sig 1.0.2
 
 
 def test_legacy_spellings():
-    assert SigLayer(depth=3, stream=False, gpu_optimized=True).method == "parallel"
-    assert SigLayer(depth=3, stream=False, gpu_optimized=False).method == "sequential"
-    assert SigLayer(depth=3, stream=False, gpu_optimized=None).method == "auto"
-    assert SigLayer(depth=3, gpu_optimized=True, method="parallel").method == "parallel"
+    with pytest.deprecated_call(match="gpu_optimized=True.*use method='parallel'") as record:
+        assert SigLayer(depth=3, stream=False, gpu_optimized=True).method == "parallel"
+    assert record[0].filename == __file__  # the warning points at the caller's line
+    with pytest.deprecated_call(match="gpu_optimized=False.*use method='sequential'"):
+        assert SigLayer(depth=3, stream=False, gpu_optimized=False).method == "sequential"
+    assert SigLayer(depth=3, stream=False, gpu_optimized=None).method == "auto"  # silent
+    with pytest.deprecated_call():
+        assert SigLayer(depth=3, gpu_optimized=True, method="parallel").method == "parallel"
     layer = SigLayer(3, True, unroll=4)  # depth, stream positionally; unroll accepted and ignored
     assert layer.stream is True
     assert layer.depth == 3
     assert SigLayer(2, unroll=True).method == SigLayer(2, unroll=None).method == "auto"
     with pytest.raises(ValueError, match="contradicts"):
         SigLayer(3, gpu_optimized=True, method="sequential")
+
+
+def test_legacy_positional_order():
+    """keras_sig 1.0.2's order: SigLayer(depth, stream, unroll, gpu_optimized)."""
+    layer = SigLayer(3, True, 5)
+    assert (layer.depth, layer.stream, layer.method) == (3, True, "auto")
+    with pytest.deprecated_call(match="method='sequential'"):
+        layer = SigLayer(2, True, None, False)
+    assert (layer.depth, layer.stream, layer.method) == (2, True, "sequential")
+    with pytest.deprecated_call(match="method='parallel'"):
+        layer = SigLayer(2, False, 3, True, name="old")
+    assert (layer.stream, layer.method, layer.name) == (False, "parallel", "old")
+    with pytest.raises(TypeError, match="positional"):
+        SigLayer(2, False, None, None, "parallel")  # method and the rest stay keyword-only
+    x = random_paths(np.random.default_rng(2), (2, 5, 3))
+    np.testing.assert_allclose(to_numpy(layer(x)), reference.signature(x, 2), rtol=2e-5, atol=2e-5)
+
+
+def test_legacy_layer_module():
+    import keras_sig.layer
+
+    with pytest.deprecated_call(match="from keras_sig import SigLayer") as record:
+        from keras_sig.layer import SigLayer as legacy
+    assert legacy is SigLayer
+    assert record[0].filename == __file__
+    with pytest.deprecated_call():
+        assert keras_sig.layer.SigLayer is SigLayer
+    assert keras_sig.layer.__all__ == ["SigLayer"]
+    with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
+        _ = keras_sig.layer.nothing
+
+
+def _levels(flat: np.ndarray, channels: int, depth: int) -> list[np.ndarray]:
+    """A flat signature ``(batch, sigdim)`` in 1.0.2's layout: level k of shape ``(batch, n, ..., n)``."""
+    out, start = [], 0
+    for k in range(1, depth + 1):
+        out.append(flat[:, start : start + channels**k].reshape(-1, *(channels,) * k))
+        start += channels**k
+    return out
+
+
+def test_legacy_tensor_ops_module():
+    """1.0.2's keras.ops helpers, on the session's Keras backend: Chen's identity in its layout."""
+    import keras_sig.tensor_ops as ops_module
+
+    names = set(ops_module.__all__)
+    assert len(names) == 9
+    funcs = {}
+    for name in names:
+        with pytest.deprecated_call(match=f"keras_sig.tensor_ops.{name} is keras_sig 1.0.2's spelling"):
+            funcs[name] = getattr(ops_module, name)
+    rng = np.random.default_rng(21)
+    x = random_paths(rng, (3, 6, 2))
+    inc = np.diff(x, axis=-2)
+    tensor = keras.ops.convert_to_tensor
+    levels = funcs["batch_restricted_exp"](tensor(inc[:, 0]), 3)
+    for t in range(1, inc.shape[1]):
+        levels = funcs["batch_mult_fused_restricted_exp"](tensor(inc[:, t]), levels)
+    flat = np.concatenate([to_numpy(level).reshape(3, -1) for level in levels], axis=-1)
+    np.testing.assert_allclose(flat, reference.signature(x, 3), rtol=1e-4, atol=1e-5)
+    single = funcs["restricted_exp"](tensor(inc[0, 0]), 2)
+    single = funcs["mult_fused_restricted_exp"](tensor(inc[0, 1]), single)
+    expected = _levels(reference.signature(x[:1, :3], 2), 2, 2)
+    for got, want in zip(single, expected, strict=True):
+        np.testing.assert_allclose(to_numpy(got), want[0], rtol=1e-5, atol=1e-6)
+    a, b = rng.normal(size=(2, 3)).astype("float32"), rng.normal(size=(2, 4)).astype("float32")
+    np.testing.assert_allclose(
+        to_numpy(funcs["otimes"](tensor(a[0]), tensor(b[0]))), np.outer(a[0], b[0]), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        to_numpy(funcs["batch_otimes"](tensor(a), tensor(b))), np.einsum("bi,bj->bij", a, b), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        to_numpy(funcs["batch_seq_otimes"](tensor(a[None]), tensor(b[None]))),
+        np.einsum("sbi,sbj->sbij", a[None], b[None]),
+        rtol=1e-6,
+    )
+    c = rng.normal(size=(2, 3, 4)).astype("float32")
+    np.testing.assert_allclose(
+        to_numpy(funcs["batch_addcmul"](tensor(c), tensor(a), tensor(b))),
+        c + np.einsum("bi,bj->bij", a, b),
+        rtol=1e-6,
+    )
+    np.testing.assert_allclose(
+        to_numpy(funcs["addcmul"](tensor(c[0]), tensor(a[0]), tensor(b[0]))),
+        c[0] + np.outer(a[0], b[0]),
+        rtol=1e-6,
+    )
+
+
+def test_legacy_modules_are_package_attributes():
+    """1.0.2's ``import keras_sig`` made its modules attributes: they are imported on first access."""
+    with pytest.deprecated_call():
+        assert keras_sig.layer.SigLayer is SigLayer
+    assert keras_sig.tensor_ops.__name__ == "keras_sig.tensor_ops"
+    assert "layer" not in keras_sig.__all__
 
 
 def test_legacy_file_loads():
@@ -587,6 +767,43 @@ def test_jax_signature_values():
     )
     with pytest.raises(ValueError, match="depth"):
         jax_signature(x, 0)
+
+
+def test_legacy_quick_sig_module():
+    """keras_sig 1.0.2's ``keras_sig.quick_sig``: its pure-JAX names, deprecated."""
+    jax = _jax()
+    import keras_sig.quick_sig as quick_sig
+    from keras_sig import jax_signature
+
+    with pytest.deprecated_call(match="use keras_sig.jax_signature"):
+        from keras_sig.quick_sig import batch_signature_pure_jax
+    assert batch_signature_pure_jax is jax_signature
+    rng = np.random.default_rng(8)
+    x = random_paths(rng, (3, 5, 2))
+    for stream in (False, True):  # 1.0.2's call: (path, depth, stream) on a batch
+        out = batch_signature_pure_jax(jax.numpy.asarray(x), 3, stream)
+        np.testing.assert_allclose(
+            np.asarray(out), reference.signature(x, 3, stream=stream), rtol=2e-5, atol=2e-5
+        )
+    with pytest.deprecated_call(match="no replacement"):
+        exp = quick_sig.batch_restricted_exp_pure_jax
+    inc = jax.numpy.asarray(x[:, 1] - x[:, 0])
+    levels = jax.jit(exp, static_argnames="depth")(inc, depth=3)
+    flat = np.concatenate([np.asarray(level).reshape(3, -1) for level in levels], axis=-1)
+    np.testing.assert_allclose(flat, reference.signature(x[:, :2], 3), rtol=2e-5, atol=2e-6)
+    a, b = rng.normal(size=(2, 3)).astype("float32"), rng.normal(size=(2, 4)).astype("float32")
+    with pytest.deprecated_call():
+        otimes, seq_otimes = quick_sig.batch_otimes_pure_jax, quick_sig.batch_seq_otimes_pure_jax
+    np.testing.assert_allclose(np.asarray(otimes(a, b)), np.einsum("bi,bj->bij", a, b), rtol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(seq_otimes(a[None], b[None])), np.einsum("sbi,sbj->sbij", a[None], b[None]), rtol=1e-6
+    )
+    assert sorted(quick_sig.__all__) == [
+        "batch_otimes_pure_jax",
+        "batch_restricted_exp_pure_jax",
+        "batch_seq_otimes_pure_jax",
+        "batch_signature_pure_jax",
+    ]
 
 
 def test_jax_docstring_examples_run():

@@ -319,3 +319,62 @@ def reference_signature_fast(path: np.ndarray, depth: int) -> np.ndarray:
     iisignature = pytest.importorskip("iisignature")
     np.testing.assert_allclose(got, iisignature.sig(path, depth), rtol=1e-9, atol=1e-12)
     return got
+
+
+# --------------------------------------------------------------------------- high depths
+
+
+def _exact_one_channel(increment: np.ndarray, depth: int) -> np.ndarray:
+    """The signature of a 1-channel path with total increment ``x``: level ``k`` is ``x**k / k!``."""
+    return np.cumprod(increment[..., None] / np.arange(1, depth + 1), axis=-1)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("option", ["plain", "inverse", "stream_basepoint"])
+def test_high_depth_one_channel(backend, method, option):
+    """Depth 70: past NumPy's 64 axes and TensorFlow's 31-axis slicing, against ``x**k / k!``.
+
+    Every method gives it (past depth 16 all of them run the flat sequential scan).
+    """
+    depth = 70
+    # Increasing paths: every term of every level is positive, so rounding stays relative.
+    x = np.cumsum(np.abs(np.random.default_rng(71).normal(size=(2, 9, 1))), axis=-2) * 0.5
+    opts = {"inverse": True} if option == "inverse" else {}
+    if option == "stream_basepoint":
+        opts = {"stream": True, "basepoint": True}
+    out = backend.to_numpy(
+        keras_sig.signature(backend.asarray(x, "float64"), depth, **_method(method), **opts)
+    )
+    assert out.shape == ((2, 9, depth) if option == "stream_basepoint" else (2, depth))
+    if option == "stream_basepoint":
+        # entry t is the signature of the origin followed by the first t + 1 points
+        expected = _exact_one_channel(x[..., 0], depth)
+    else:
+        expected = _exact_one_channel(x[:, -1, 0] - x[:, 0, 0], depth)
+        if option == "inverse":
+            expected = expected * (-1.0) ** np.arange(1, depth + 1)
+    np.testing.assert_allclose(out, expected, rtol=1e-9, atol=1e-300)
+
+
+@pytest.mark.parametrize("method", ["sequential", "parallel"])
+@pytest.mark.parametrize("stream", [False, True], ids=["final", "stream"])
+def test_flat_sequential_scan_matches_reference(backend, method, stream):
+    """Depths 9 and 10 (the sequential scan's flat carry; parallel below its limit) against the reference."""
+    x = np.cumsum(np.random.default_rng(72).normal(size=(2, 5, 2)), axis=-2) * 0.4
+    for depth in (9, 10):
+        out = backend.to_numpy(
+            keras_sig.signature(
+                backend.asarray(x, "float64"), depth, method=method, stream=stream, basepoint=True
+            )
+        )
+        expected = reference.signature(x, depth, stream=stream, basepoint=True)
+        np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_inverse_of_long_words(backend):
+    """Depth 13, 2 channels: the antipode reverses 13-letter words in halves (the reversed path's)."""
+    x = np.cumsum(np.random.default_rng(73).normal(size=(4, 2)), axis=-2) * 0.5
+    arr = backend.asarray(x, "float64")
+    inverse = backend.to_numpy(keras_sig.signature(arr, 13, inverse=True))
+    reversed_path = backend.to_numpy(keras_sig.signature(backend.asarray(x[::-1].copy(), "float64"), 13))
+    np.testing.assert_allclose(inverse, reversed_path, rtol=1e-9, atol=1e-12)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import doctest
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -394,3 +395,96 @@ def test_adapter_docstring_examples_run():
     result = doctest.testmod(shim, optionflags=doctest.NORMALIZE_WHITESPACE, raise_on_error=False)
     assert result.attempted >= 1
     assert result.failed == 0
+
+
+# --------------------------------------------------------------------------- unknown rank
+
+_UNKNOWN_RANK_PATH = np.cumsum(np.random.default_rng(30).normal(size=(2, 5, 2)), axis=-2)
+_UNKNOWN_RANK_SIG = keras_sig.signature(_UNKNOWN_RANK_PATH, 2)
+_UNKNOWN_RANK_LOGSIG = keras_sig.logsignature(_UNKNOWN_RANK_PATH, 2)
+
+# name -> (the argument given tf.TensorSpec(None), a call on it, a NumPy value for it)
+UNKNOWN_RANK = {
+    "signature": ("path", lambda x: keras_sig.signature(x, 2), _UNKNOWN_RANK_PATH),
+    "logsignature": ("path", lambda x: keras_sig.logsignature(x, 2), _UNKNOWN_RANK_PATH),
+    "add_time": ("path", lambda x: keras_sig.add_time(x), _UNKNOWN_RANK_PATH),
+    "lead_lag": ("path", lambda x: keras_sig.lead_lag(x), _UNKNOWN_RANK_PATH),
+    "invisibility_reset": ("path", lambda x: keras_sig.invisibility_reset(x), _UNKNOWN_RANK_PATH),
+    "windowed_signature": (
+        "path",
+        lambda x: keras_sig.windowed_signature(x, 2, window=3),
+        _UNKNOWN_RANK_PATH,
+    ),
+    "dyadic_signature": ("path", lambda x: keras_sig.dyadic_signature(x, 2, 1), _UNKNOWN_RANK_PATH),
+    "signature_combine": ("sig1", lambda x: keras_sig.signature_combine(x, x, 2, 2), _UNKNOWN_RANK_SIG),
+    "signature_combine_second": (
+        "sig2",
+        lambda x: keras_sig.signature_combine(tf.constant(_UNKNOWN_RANK_SIG), x, 2, 2),
+        _UNKNOWN_RANK_SIG,
+    ),
+    "multi_signature_combine": (
+        "sigs[0]",
+        lambda x: keras_sig.multi_signature_combine([x, x], 2, 2),
+        _UNKNOWN_RANK_SIG,
+    ),
+    "signature_inverse": ("sig", lambda x: keras_sig.signature_inverse(x, 2, 2), _UNKNOWN_RANK_SIG),
+    "signature_to_logsignature": (
+        "sig",
+        lambda x: keras_sig.signature_to_logsignature(x, 2, 2),
+        _UNKNOWN_RANK_SIG,
+    ),
+    "logsignature_to_signature": (
+        "logsig",
+        lambda x: keras_sig.logsignature_to_signature(x, 2, 2),
+        _UNKNOWN_RANK_LOGSIG,
+    ),
+    "extract_signature_term": (
+        "sig",
+        lambda x: keras_sig.extract_signature_term(x, 2, 2, 1),
+        _UNKNOWN_RANK_SIG,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(UNKNOWN_RANK))
+def test_unknown_rank_is_a_clear_error(name):
+    """In a tf.function traced for ``tf.TensorSpec(None)`` the argument's rank is unknown."""
+    argument, call, value = UNKNOWN_RANK[name]
+    fn = tf.function(call, input_signature=[tf.TensorSpec(None, tf.float64)])
+    pattern = rf"(^|\s){re.escape(argument)} must have a known rank"  # tf.function prefixes a traceback
+    with pytest.raises(ValueError, match=pattern):
+        fn(tf.constant(value))
+    # A known rank (with an unknown batch size) traces fine and gives the eager result.
+    spec = tf.TensorSpec([None, *value.shape[1:]], tf.float64)
+    known = tf.function(call, input_signature=[spec])
+    np.testing.assert_allclose(known(tf.constant(value)).numpy(), call(tf.constant(value)).numpy(), **CLOSE)
+
+
+# --------------------------------------------------------------------------- high depth
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("method", METHODS)
+def test_high_depth_in_graphs_and_xla(mode, method):
+    """Depth 40 (past the 31 axes TensorFlow's slicing masks hold), with its gradient: ``x**k / k!``."""
+    depth = 40
+    values = np.cumsum(np.abs(np.random.default_rng(41).normal(size=(2, 7, 1))), axis=-2) * 0.5
+    var = tf.Variable(values)
+
+    def run():
+        with tf.GradientTape() as tape:
+            sig = keras_sig.signature(var, depth, method=method, inverse=True)
+            loss = tf.reduce_sum(sig[..., -1])
+        return sig, tape.gradient(loss, var)
+
+    sig, grad = run() if mode == "eager" else tf.function(run, jit_compile=mode == "xla")()
+    total = values[:, -1, 0] - values[:, 0, 0]
+    exact = np.cumprod(-total[:, None] / np.arange(1, depth + 1), axis=-1)
+    np.testing.assert_allclose(sig.numpy(), exact, rtol=1e-9, atol=1e-300)
+    # d/dx_T of (-(x_T - x_0))**N / N! is -(-(x_T - x_0))**(N-1) / (N-1)!, and its negative at x_0
+    top = -exact[:, depth - 2]
+    expected = np.zeros_like(values)
+    expected[:, -1, 0], expected[:, 0, 0] = top, -top
+    # (the interior points' derivatives vanish up to rounding, relative to each path's ends')
+    error = np.abs(grad.numpy() - expected)[..., 0]
+    assert (error <= 1e-7 * np.abs(top)[:, None]).all(), (error, top)

@@ -44,30 +44,51 @@ def make(variant: str, depth: int, kind: str):
     return jax.jit(jax.grad(lambda p: sig(p).sum()))
 
 
-def main(spec_path: str, out_path: str) -> None:
-    import keras_sig
-
-    spec = json.loads(Path(spec_path).read_text())
-    arrays = {name: np.load(path) for name, path in spec["arrays"].items()}
-    variant, kind = spec["variant"], spec["kind"]
-    env = {
-        "keras_sig_version": getattr(keras_sig, "__version__", "1.0.2"),
-        "keras_sig_file": keras_sig.__file__,
-        "jax": jax.__version__,
-    }
+def run_one(spec: dict, job: dict, arrays: dict[str, np.ndarray]) -> dict:
+    """Check one (variant, kind) on the small input, then time it on ``arrays[job["x"]]``."""
+    variant, kind = job["variant"], job["kind"]
     # Check first: a wrong answer is not worth timing.
     fn = make(variant, spec["check_depth"], kind)
     got = np.asarray(fn(jnp.asarray(arrays["check_x"])))
     ref = arrays[f"check_{kind}"]
     diff = float(np.abs(got - ref).max()) if got.shape == ref.shape else float("inf")
-    answer = {"env": env, "check_max_abs_diff": diff, "dtype": str(got.dtype)}
+    answer = {"check_max_abs_diff": diff, "dtype": str(got.dtype)}
     if not diff < spec["atol"] or got.dtype != np.float64:
         answer["error"] = f"disagrees with the reference: max abs diff {diff:.3g}, dtype {got.dtype}"
     else:
         fn = make(variant, spec["depth"], kind)
-        x = jnp.asarray(arrays["x"])
+        x = jnp.asarray(arrays[job.get("x", "x")])
+        answer["device"] = str(next(iter(x.devices())))
         answer["times"] = measure(lambda: fn(x).block_until_ready(), Settings(**spec["settings"]))
-    Path(out_path).write_text(json.dumps(answer))
+    return answer
+
+
+def main(spec_path: str, out_path: str) -> None:
+    """Run the spec's one job (``variant``, ``kind``) or its list ``jobs``, each answered in turn.
+
+    With ``jobs`` the answer holds ``results``, one per job, and is rewritten
+    after each, so that a timeout still leaves the finished ones.
+    """
+    import keras_sig
+
+    spec = json.loads(Path(spec_path).read_text())
+    arrays = {name: np.load(path) for name, path in spec["arrays"].items()}
+    env = {
+        "keras_sig_version": getattr(keras_sig, "__version__", "1.0.2"),
+        "keras_sig_file": keras_sig.__file__,
+        "jax": jax.__version__,
+    }
+    if "jobs" not in spec:
+        answer = {"env": env, **run_one(spec, spec, arrays)}
+        Path(out_path).write_text(json.dumps(answer))
+        return
+    results: list[dict] = []
+    for job in spec["jobs"]:
+        try:
+            results.append(run_one(spec, job, arrays))
+        except Exception as exc:  # one failing job does not lose the others
+            results.append({"error": f"{type(exc).__name__}: {exc}"})
+        Path(out_path).write_text(json.dumps({"env": env, "results": results}))
 
 
 if __name__ == "__main__":

@@ -21,11 +21,13 @@ __all__ = [
     "exp_head",
     "flatten",
     "horner_heads",
+    "horner_step_flat",
     "level_sizes",
     "lift",
     "mult_exp",
     "outer",
     "outer_vjp",
+    "reverse_words",
     "scale_increment",
     "split_levels",
 ]
@@ -132,6 +134,23 @@ def mult_exp(levels: Sequence[Array], z: Array) -> tuple[Array, ...]:
     return tuple(out)
 
 
+def horner_step_flat(a: Array, w: Array, step: Array, lower: int, *, xp: Namespace) -> Array:
+    """One step ``A + W ⊗ step`` of Horner's scheme for ``A ⊗ exp(z)`` on flat elements ``(..., sigdim)``.
+
+    Starting from ``W = A``, the steps ``W <- A + W ⊗ z/j`` for ``j = N, ...,
+    1`` give ``A ⊗ exp(z)`` (``A`` group-like: scalar term 1, implicit).
+    Right multiplication by ``step`` maps levels ``0..N-1`` onto levels
+    ``1..N``; in the flat row-major layout that is ``step`` itself (from the
+    scalar term) followed by one outer product of the first ``lower =
+    sigdim(d, N-1)`` entries with ``step``. So a step is a few operations on
+    arrays of the signature's size whatever the depth, with no array of more
+    than one axis beyond the batch (unlike :func:`mult_exp`, whose program
+    grows with the depth's square and whose levels have as many axes as the
+    depth).
+    """
+    return a + xp.concat([step, outer(w[..., :lower], step, xp=xp)], axis=-1)
+
+
 def flatten(level: Array, k: int, *, xp: Namespace) -> Array:
     """``(..., d, ..., d)`` (``k`` trailing axes) -> ``(..., d**k)``."""
     size = 1
@@ -219,16 +238,38 @@ def antipode(levels: Sequence[Array], channels: int, *, xp: Namespace) -> tuple[
     """
     out = []
     for k, level in enumerate(levels, start=1):
-        if k == 1:
-            out.append(-level)
-            continue
-        lead = level.shape[:-1]
+        flipped = reverse_words(level, k, channels, xp=xp)
+        out.append(flipped if k % 2 == 0 else -flipped)
+    return tuple(out)
+
+
+# Words longer than this are reversed in halves (see reverse_words), keeping every
+# array's number of axes small (NumPy allows 64; TensorFlow's ops fewer).
+_CUBE_MAX_LETTERS = 12
+
+
+def reverse_words(level: Array, k: int, channels: int, *, xp: Namespace) -> Array:
+    """Level ``k`` ``(..., d**k)`` with the coefficient of each word moved to the reversed word.
+
+    Up to :data:`_CUBE_MAX_LETTERS` letters by one permutation of the level as
+    a cube ``(..., d, ..., d)``; longer words as halves, since the reverse of
+    ``uv`` is ``rev(v) rev(u)``: the level as a ``(d**a, d**b)`` matrix, each
+    half reversed (recursively) and the matrix transposed. One channel has one
+    word per level, which is its own reverse.
+    """
+    if k == 1 or channels == 1:
+        return level
+    lead = level.shape[:-1]
+    if k <= _CUBE_MAX_LETTERS:
         n_lead = len(lead)
         cube = xp.reshape(level, (*lead, *([channels] * k)))
         perm = (*range(n_lead), *reversed(range(n_lead, n_lead + k)))
-        flipped = xp.reshape(xp.permute_dims(cube, perm), (*lead, channels**k))
-        out.append(flipped if k % 2 == 0 else -flipped)
-    return tuple(out)
+        return xp.reshape(xp.permute_dims(cube, perm), (*lead, channels**k))
+    a = k // 2
+    b = k - a
+    matrix = reverse_words(xp.reshape(level, (*lead, channels**a, channels**b)), b, channels, xp=xp)
+    swapped = reverse_words(xp.matrix_transpose(matrix), a, channels, xp=xp)  # rows rev(v), columns rev(u)
+    return xp.reshape(swapped, (*lead, channels**k))
 
 
 def split_levels(flat: Array, channels: int, depth: int) -> tuple[Array, ...]:

@@ -25,6 +25,7 @@ from keras_sig._core._algebra import (
     exp_head,
     flatten,
     horner_heads,
+    horner_step_flat,
     level_sizes,
     lift,
     mult_exp,
@@ -38,6 +39,7 @@ from keras_sig._lib._typing import Array, Namespace
 __all__ = [
     "increments",
     "light_backward",
+    "over_batch",
     "parallel_vjp",
     "parallel_with_tape",
     "points_cotangent",
@@ -45,6 +47,7 @@ __all__ = [
     "signature_chunked",
     "signature_parallel",
     "signature_sequential",
+    "signature_sequential_flat",
 ]
 
 
@@ -57,6 +60,21 @@ def increments(path: Array, basepoint: Array | None, *, xp: Namespace) -> Array:
     return xp.concat([first, z], axis=-2)
 
 
+UNFLATTENED_MAX_DEPTH = 8
+"""The deepest signature whose sequential scan carries unflattened levels (see below)."""
+
+PARALLEL_MAX_DEPTH = 16
+"""The deepest signature the parallel and chunked methods compute; deeper ones run sequentially.
+
+Their programs (and those of their hand-written derivatives) hold a Horner chain
+per level, so they grow with the depth's square, and compiling them (XLA) takes
+minutes past depth 50 or so; the flat sequential scan
+(:func:`signature_sequential`) grows linearly and gives the same result. Depths
+this high are practical only with one or two channels (``2**16`` entries for
+level 16), where the sequential scan is not slower per step.
+"""
+
+
 def signature_sequential(
     z: Array,
     depth: int,
@@ -67,11 +85,17 @@ def signature_sequential(
 ) -> tuple[Array, ...]:
     """Levels of the signature by one fused multiply-exponential step per increment.
 
-    The scan carries unflattened levels ``(..., d, ..., d)`` (see
-    :func:`~keras_sig._core._algebra.mult_exp`); they are flattened once at the end
-    (or per step for the stream output).
+    Up to depth :data:`UNFLATTENED_MAX_DEPTH` the scan carries unflattened
+    levels ``(..., d, ..., d)`` (see :func:`~keras_sig._core._algebra.mult_exp`);
+    they are flattened once at the end (or per step for the stream output).
+    Beyond it, that form needs as many axes as the depth (more than NumPy or
+    TensorFlow allow past 64 or 31) and a program that grows with the depth's
+    square, so :func:`signature_sequential_flat` is used. Both give the same
+    result to rounding.
     """
     channels = z.shape[-1]
+    if depth > UNFLATTENED_MAX_DEPTH:
+        return signature_sequential_flat(z, depth, stream=stream, xp=xp, scan=scan)
     zero = xp.zeros_like(xp.sum(z, axis=-2))
     start = [zero]
     for k in range(2, depth + 1):
@@ -88,6 +112,77 @@ def signature_sequential(
     if stream:
         return split_levels(ys, channels, depth)
     return flat(final)
+
+
+def _filled(like: Array, size: int, axis: int, *, xp: Namespace) -> Array:
+    """``like`` (size 1 along ``axis``) repeated to ``size`` along it, by doubling: ``log2(size)`` joins."""
+    out = like
+    while out.shape[axis] < size:
+        out = xp.concat([out, out], axis=axis)
+    return out[..., :size] if axis == -1 else out[..., :size, :]
+
+
+FLAT_UNROLLED_STEPS = 8
+"""How many of the last Horner steps :func:`signature_sequential_flat` writes out (the rest loop)."""
+
+
+def signature_sequential_flat(
+    z: Array,
+    depth: int,
+    *,
+    stream: bool,
+    xp: Namespace,
+    scan: Callable[..., tuple[Any, Array | None]],
+) -> tuple[Array, ...]:
+    """The sequential method carrying the flat signature ``(..., sigdim)``, for any depth.
+
+    Each increment ``z`` multiplies the carry ``A`` by its exponential by
+    Horner's scheme on the whole algebra, ``W <- A + W ⊗ z/j`` for ``j = N,
+    ..., 1`` from ``W = A``. The ``i``-th of these steps needs only levels
+    ``1..i`` (level ``k`` of the result takes level ``k-1`` of the step
+    before), so the last :data:`FLAT_UNROLLED_STEPS` are written out on
+    growing prefixes of the flat layout (levels ``1..i``, where the work is),
+    and the first ``N - FLAT_UNROLLED_STEPS`` run in an inner ``scan`` over
+    their divisors on levels ``1..N - FLAT_UNROLLED_STEPS`` (arrays
+    ``d**FLAT_UNROLLED_STEPS`` times smaller than the signature;
+    :func:`~keras_sig._core._algebra.horner_step_flat`). Both loop bodies have
+    a fixed size, so the program (and XLA's compile time) does not grow with
+    the depth, and no array has more axes than the batch plus one.
+    """
+    channels = z.shape[-1]
+    sizes = [0]
+    for size in level_sizes(channels, depth):
+        sizes.append(sizes[-1] + size)  # sizes[i] = sigdim(d, i)
+    low = max(0, depth - FLAT_UNROLLED_STEPS)  # levels the inner loop works on
+    start = _filled(xp.zeros_like(xp.sum(z, axis=-2)[..., :1]), sizes[-1], -1, xp=xp)
+    divisors = None
+    if low:
+        # The divisors N, ..., N - low + 1 as (..., low, 1), scanned along axis -2
+        # (made from z, so there is no device to ask for).
+        counts = xp.cumulative_sum(_filled(xp.ones_like(z[..., :1, :1]), low, -2, xp=xp), axis=-2)
+        divisors = (depth + 1) - counts
+
+    def step(carry: Array, z_t: Array) -> tuple[Array, Array | None]:
+        w = None
+        if divisors is not None:
+            base = carry[..., : sizes[low]]
+
+            def horner(w: Array, j: Array) -> tuple[Array, None]:
+                return horner_step_flat(base, w, z_t / j, sizes[low - 1], xp=xp), None
+
+            w, _ = scan(horner, base, divisors, stream=False, xp=xp, unroll=False)
+        for i in range(low + 1, depth + 1):
+            j = depth - i + 1
+            inc = z_t if j == 1 else z_t / j
+            head = inc if w is None else xp.concat([inc, outer(w, inc, xp=xp)], axis=-1)
+            w = carry[..., : sizes[i]] + head
+        assert w is not None
+        return w, (w if stream else None)
+
+    # One step per iteration: unrolling (as the unflattened scan does) multiplies
+    # the compile time and, at these depths, gains nothing.
+    final, ys = scan(step, start, z, stream=stream, xp=xp, unroll=False)
+    return split_levels(ys if stream else final, channels, depth)
 
 
 def _contract_time(a: Array, b: Array, *, xp: Namespace) -> Array:
@@ -383,6 +478,65 @@ def signature_chunked(
     return split_levels(ys[..., :length, :], channels, depth)
 
 
+def over_batch(
+    fn: Callable[..., Array],
+    arrays: list[Array],
+    *,
+    batch_ndim: int,
+    size: int,
+    xp: Namespace,
+    scan: Callable[..., tuple[Any, Array | None]],
+) -> Array:
+    """``fn`` applied to chunks of ``size`` paths at a time, the results joined.
+
+    Every array of ``arrays`` has the same ``batch_ndim`` leading (batch)
+    dimensions, of known sizes; ``fn(*chunks)`` takes each array's rows for
+    ``size`` paths, flattened to one batch axis ``(size, ...)``, and returns
+    ``(size, ...)``. The paths are independent, so this is exact: no Chen
+    product joins the chunks. The backend's ``scan`` walks the chunks (one
+    traced body on JAX and TensorFlow; shapes never depend on data), so only
+    one chunk's intermediates are alive at a time. Where ``size`` does not
+    divide the number of paths, the last chunk is padded with zero rows (a
+    zero path, whose signature and cotangents are zero) that are cut off at
+    the end.
+    """
+    lead = tuple(arrays[0].shape[:batch_ndim])
+    total = 1
+    for s in lead:
+        total *= s
+    n = max(1, -(-total // size))
+    rests, widths, rows = [], [], []
+    for a in arrays:
+        rest = tuple(a.shape[batch_ndim:])
+        width = 1
+        for s in rest:
+            width *= s
+        flat = xp.reshape(a, (total, width))
+        if n * size > total:
+            flat = xp.concat([flat, xp.zeros_like(flat[: n * size - total, :])], axis=0)
+        rests.append(rest)
+        widths.append(width)
+        rows.append(xp.reshape(flat, (n, size * width)))
+    xs = rows[0] if len(rows) == 1 else xp.concat(rows, axis=-1)
+    out_rest: list[tuple[int, ...]] = []
+
+    def step(carry: Array, x: Array) -> tuple[Array, Array]:
+        parts, start = [], 0
+        for rest, width in zip(rests, widths, strict=True):
+            parts.append(xp.reshape(x[..., start : start + size * width], (size, *rest)))
+            start += size * width
+        y = fn(*parts)
+        out_rest[:] = [tuple(y.shape[1:])]
+        return carry, xp.reshape(y, (-1,))
+
+    _, ys = scan(step, xp.zeros_like(xs[0, :1]), xs, stream=True, xp=xp, unroll=False)
+    assert ys is not None
+    ys = xp.reshape(ys, (n * size, *out_rest[0]))
+    if n * size > total:
+        ys = ys[:total, ...]
+    return xp.reshape(ys, (*lead, *out_rest[0]))
+
+
 def _tiling_chunk(steps: int, chunk: int) -> int:
     """A chunk length of at most ``chunk`` for ``steps`` increments.
 
@@ -482,6 +636,8 @@ def signature(
     grad_chunk: int | None = None,
     light: Callable[..., Callable[[Array], Array]] | None = None,
     tangent: Callable[..., Callable[[Array], Array]] | None = None,
+    batch_chunk: int | None = None,
+    grad_batch_chunk: int | None = None,
 ) -> Array:
     """Signature of ``path`` with validated, normalised arguments.
 
@@ -496,17 +652,33 @@ def signature(
     wrapper may use. Otherwise ``tangent(primal, taped)``, where given
     (with ``stream=False``), gives ``points -> signature`` by ``method`` the
     derivatives of the whole path's :func:`parallel_vjp` at the taped
-    forward's tape.
+    forward's tape. With ``method="chunked"``, ``batch_chunk`` (where given)
+    splits the batch first: the forward runs on ``batch_chunk`` paths at a
+    time (:func:`over_batch`), each in chunks of ``chunk`` steps; likewise
+    ``grad_batch_chunk`` for the custom gradient's backward.
     """
     channels = path.shape[-1]
 
-    def forward(z: Array) -> tuple[Array, ...]:
-        if method == "sequential":
-            return signature_sequential(z, depth, stream=stream, xp=xp, scan=scan)
+    def paths_forward(z: Array) -> tuple[Array, ...]:
         length = z.shape[-2]
         if method == "chunked" and chunk is not None and length is not None and chunk < length:
             return signature_chunked(z, depth, chunk=chunk, stream=stream, xp=xp, scan=scan)
         return signature_parallel(z, depth, stream=stream, xp=xp)
+
+    def forward(z: Array) -> tuple[Array, ...]:
+        if method == "sequential":
+            return signature_sequential(z, depth, stream=stream, xp=xp, scan=scan)
+        if method == "chunked" and batch_chunk is not None:
+            flat = over_batch(
+                lambda zc: concat_levels(paths_forward(zc), xp=xp),
+                [z],
+                batch_ndim=z.ndim - 2,
+                size=batch_chunk,
+                xp=xp,
+                scan=scan,
+            )
+            return split_levels(flat, channels, depth)
+        return paths_forward(z)
 
     if (light is not None or tangent is not None) and not stream:
         # The custom gradient takes the points, not the increments: it saves only
@@ -526,13 +698,25 @@ def signature(
 
         if light is not None:
 
-            def backward(points: Array, final: Array, cotangent: Array) -> Array:
+            def paths_backward(points: Array, final: Array, cotangent: Array) -> Array:
                 if grad_chunk is None:
                     return taped_backward(points, None, cotangent)
                 return light_backward(points, final, cotangent, depth, chunk=grad_chunk, xp=xp, scan=scan)
 
+            def backward(points: Array, final: Array, cotangent: Array) -> Array:
+                if grad_batch_chunk is None:
+                    return paths_backward(points, final, cotangent)
+                return over_batch(
+                    paths_backward,
+                    [points, final, cotangent],
+                    batch_ndim=points.ndim - 2,
+                    size=grad_batch_chunk,
+                    xp=xp,
+                    scan=scan,
+                )
+
             # The whole path's VJP may keep the parallel method's tape (it fits the budget).
-            whole = grad_chunk is None and method != "sequential"
+            whole = grad_chunk is None and grad_batch_chunk is None and method != "sequential"
             taped = (taped_forward, taped_backward) if whole else None
             wrapped = light(forward_points, backward, taped)
         else:

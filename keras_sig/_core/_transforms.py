@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import itertools
 
+from keras_sig._core._algebra import chen, concat_levels, split_levels
 from keras_sig._lib._typing import Array, Namespace
 
 __all__ = [
     "add_time",
+    "dyadic_levels",
     "dyadic_plan",
     "gather_indices",
     "invisibility_reset",
@@ -92,3 +94,27 @@ def gather_indices(plan: Plan) -> tuple[list[int], int]:
     width = max(last - first + 1 for first, last in plan)
     indices = [min(first + j, last) for first, last in plan for j in range(width)]
     return indices, width
+
+
+def dyadic_levels(finest: Array, channels: int, depth: int, *, inverse: bool, xp: Namespace) -> Array:
+    """The signatures of every dyadic level from those of the finest one.
+
+    ``finest`` ``(..., 2**D, sigdim)`` holds the signatures (no scalar term) of
+    the ``2**D`` pieces of level ``D`` of :func:`dyadic_plan`, in time order.
+    Level ``j - 1``'s cut points are level ``j``'s even ones, so each of its
+    pieces is two neighbouring pieces of level ``j`` joined, and its signature
+    is their product by Chen's identity (exact: products and sums only, no
+    inverse is taken). With ``inverse`` the pieces hold inverse signatures,
+    and a joined piece's is the product in the opposite order. Returns
+    ``(..., 2**(D + 1) - 1, sigdim)``, coarsest level first, as
+    :func:`dyadic_plan` orders the pieces.
+    """
+    current = finest
+    levels = [current]
+    while current.shape[-2] > 1:
+        parts = split_levels(current, channels, depth)
+        left = tuple(level[..., 0::2, :] for level in parts)
+        right = tuple(level[..., 1::2, :] for level in parts)
+        current = concat_levels(chen(right, left, xp=xp) if inverse else chen(left, right, xp=xp), xp=xp)
+        levels.append(current)
+    return levels[0] if len(levels) == 1 else xp.concat(levels[::-1], axis=-2)

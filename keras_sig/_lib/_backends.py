@@ -27,8 +27,11 @@ __all__ = [
     "is_torch_namespace",
     "jax_runs_on_cpu",
     "method_for_compiler",
+    "precise_matmuls",
     "python_scan",
     "scan_for",
+    "static_dim",
+    "static_shape",
 ]
 
 
@@ -115,6 +118,23 @@ def jax_runs_on_cpu(x: Array) -> bool:
     return jax.default_backend() == "cpu"
 
 
+def static_dim(size: Any) -> int | None:
+    """``size`` if it is a plain int, else ``None`` (unknown).
+
+    Unknown covers TensorFlow's ``None``, JAX's symbolic dimensions
+    (``jax.export`` shape polymorphism, ``jax.eval_shape`` on symbolic shapes)
+    and PyTorch's ``SymInt`` (``torch.export`` dynamic dimensions,
+    ``torch.compile(dynamic=True)``): no arithmetic or comparison is ever done
+    on them, so nothing is specialised or found inconclusive.
+    """
+    return size if isinstance(size, int) and not isinstance(size, bool) else None
+
+
+def static_shape(shape: Any) -> tuple[int | None, ...]:
+    """The sizes of ``shape`` that are known when tracing, ``None`` for the others."""
+    return tuple(static_dim(s) for s in shape)
+
+
 def device_of(x: Array, xp: Namespace) -> Any:
     """The device of ``x`` (the adapter's own answer for TensorFlow)."""
     if getattr(xp, "_keras_sig_adapter", False):
@@ -125,14 +145,61 @@ def device_of(x: Array, xp: Namespace) -> Any:
 
 
 def placed_like(x: Array, xp: Namespace) -> contextlib.AbstractContextManager[Any]:
-    """A context running the ops in it on ``x``'s device under TensorFlow (a no-op elsewhere).
+    """A context running the ops in it on ``x``'s device under TensorFlow, with exact float32 products.
 
     TensorFlow places eager ops on a GPU when one exists, whatever their inputs'
-    device; the other libraries compute where their inputs live.
+    device; the other libraries compute where their inputs live. On PyTorch the
+    context also holds the float32 matrix products to full precision
+    (:func:`precise_matmuls`).
     """
     if getattr(xp, "_keras_sig_adapter", False):
         return xp.placed_like(x)
+    return precise_matmuls(xp)
+
+
+# JAX's name for full float32 (no TF32, no bfloat16 passes) in matrix products.
+_JAX_PRECISION = "highest"
+
+
+def precise_matmuls(xp: Namespace) -> contextlib.AbstractContextManager[Any]:
+    """A context in which ``xp.matmul`` on float32 runs in full float32, not TF32.
+
+    NVIDIA GPUs may run float32 matrix products in TF32 (10 mantissa bits):
+    JAX does by default, PyTorch once a user calls
+    ``torch.set_float32_matmul_precision("high")``. The parallel method's
+    products would then lose the float32 accuracy of the CPU (2e-4 of the
+    largest coefficient at length 1000). The core is array-API only, so the
+    precision is chosen here, around the core's calls:
+
+    * JAX: :func:`jax.default_matmul_precision` ``"highest"``. JAX resolves it
+      when an operation is traced, so the traced products (and their
+      transposes) keep it inside any outer ``jit`` or ``grad``.
+    * PyTorch (eager): ``torch.set_float32_matmul_precision("highest")`` for
+      the duration of the call, restored afterwards. The setting is
+      process-wide: another thread computing meanwhile sees it too. Under
+      ``torch.compile`` nothing is changed (the user's setting applies there).
+    * Elsewhere: nothing (NumPy, CuPy and TensorFlow compute float32 products
+      in float32 unless told otherwise).
+    """
+    if is_jax_namespace(xp):
+        import jax
+
+        return jax.default_matmul_precision(_JAX_PRECISION)
+    if is_torch_namespace(xp):
+        torch = sys.modules["torch"]
+        if not torch.compiler.is_compiling() and torch.get_float32_matmul_precision() != "highest":
+            return _torch_highest(torch)
     return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _torch_highest(torch: Any) -> Any:
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(before)
 
 
 def default_float_dtype(xp: Namespace, device: Any) -> Any:
@@ -196,6 +263,7 @@ def _jax_scan(
 
     ``unroll=False`` runs one step per iteration: for steps that work on whole
     chunks, whose temporaries would otherwise be live :data:`_JAX_UNROLL` times.
+    So does a scan over a symbolic length.
     """
     import jax
 
@@ -203,7 +271,8 @@ def _jax_scan(
         carry, y = step(carry, x)
         return carry, (y if stream else None)
 
-    steps = _JAX_UNROLL if unroll else 1
+    # JAX cannot unroll a scan whose length is symbolic (``jax.export``).
+    steps = _JAX_UNROLL if unroll and static_dim(xs.shape[-2]) is not None else 1
     carry, ys = jax.lax.scan(body, init, xp.moveaxis(xs, -2, 0), unroll=steps, reverse=reverse)
     if not stream:
         return carry, None
@@ -245,7 +314,17 @@ def method_for_compiler(xp: Namespace, method: str, length: Any) -> str:
 
 @functools.cache
 def jax_jit(fn: Callable[..., Any], static_argnames: tuple[str, ...]) -> Callable[..., Any]:
-    """``jax.jit(fn)`` built once per function, so eager JAX calls hit JAX's cache."""
+    """``jax.jit(fn)`` built once per function, so eager JAX calls hit JAX's cache.
+
+    Calls run under :func:`precise_matmuls` (float32 products in full float32).
+    """
     import jax
 
-    return jax.jit(fn, static_argnames=static_argnames)
+    compiled = jax.jit(fn, static_argnames=static_argnames)
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        with jax.default_matmul_precision(_JAX_PRECISION):
+            return compiled(*args, **kwargs)
+
+    return call

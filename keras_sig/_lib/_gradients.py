@@ -78,7 +78,9 @@ def _jax_wrap(forward: Forward, backward: Backward, _taped: Taped | None = None)
 
     def bwd(residuals: tuple[Array, Array], cotangent: Array) -> tuple[Array]:
         z, final = residuals
-        return (backward(z, final, cotangent),)
+        # Traced when the gradient is transposed, outside the forward's context.
+        with jax.default_matmul_precision("highest"):
+            return (backward(z, final, cotangent),)
 
     light.defvjp(fwd, bwd)
     return light

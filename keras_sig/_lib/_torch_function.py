@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from keras_sig._lib._backends import array_namespace, precise_matmuls
 from keras_sig._lib._gradients import Backward, Forward, Taped
 
 __all__ = ["LightSignature"]
@@ -44,6 +45,8 @@ class LightSignature(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, cotangent: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         z, final, *tape = ctx.saved_tensors
-        if ctx.taped is not None and not torch.is_grad_enabled():
-            return ctx.taped[1](z, tape, cotangent), None, None, None
-        return ctx.backward_fn(z, final, cotangent), None, None, None
+        # The backward runs after the forward's context has closed (on CUDA, in autograd's thread).
+        with precise_matmuls(array_namespace(z)):
+            if ctx.taped is not None and not torch.is_grad_enabled():
+                return ctx.taped[1](z, tape, cotangent), None, None, None
+            return ctx.backward_fn(z, final, cotangent), None, None, None

@@ -33,12 +33,14 @@ from keras_sig._api import (
     check_bool,
     check_choice,
     check_int,
+    check_known_rank,
     check_path,
     choose_method,
     shape_text,
     sigdim,
     signature,
 )
+from keras_sig._compat import check_unroll, method_from_legacy
 from keras_sig._lib._backends import array_namespace
 from keras_sig._logsig_api import MODES, logsigdim, logsignature
 from keras_sig._transforms_api import add_time, invisibility_reset, lead_lag
@@ -50,25 +52,40 @@ _HALF_FLOATS = ("float16", "bfloat16")
 _LEGACY_NAME = "Custom>SigLayer"  # what keras_sig 1.0.2 registered its layer as
 
 
-def _method_from_legacy(method: str, gpu_optimized: object) -> str:
-    """Map keras_sig 1.0.2's ``gpu_optimized=`` onto ``method=``."""
-    if gpu_optimized is None:
-        return method
-    gpu_optimized = check_bool("gpu_optimized", gpu_optimized)
-    legacy = "parallel" if gpu_optimized else "sequential"
-    if method not in ("auto", legacy):
-        msg = (
-            f"gpu_optimized={gpu_optimized} (the keras_sig 1.0.2 spelling of method={legacy!r}) "
-            f"contradicts method={method!r}: pass only method="
-        )
-        raise ValueError(msg)
-    return legacy
+def _check_inputs_rank(layer: keras.layers.Layer, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """A clear ValueError for a graph tensor of unknown rank, before Keras' own shape code meets it."""
+    inputs = args[0] if args else kwargs.get("inputs")
+    check_known_rank(f"{type(layer).__name__} input (the path)", inputs)
 
 
-def _check_unroll(unroll: object) -> None:
-    if unroll is None or isinstance(unroll, bool):
-        return
-    check_int("unroll", unroll, minimum=1)
+def _fill_masked(inputs: Any, mask: Any) -> Any:
+    """``inputs`` with every masked point replaced by the last unmasked one before it.
+
+    Points masked before the first unmasked one take that one's value; a
+    series masked throughout becomes its first point. The path then stays
+    still wherever it is masked, and a still stretch adds nothing to a
+    signature: the result's signature is exactly that of the unmasked points
+    in order (any mask, not only padding at the end), and its stream is
+    aligned with the input's time steps. The gathers are ``keras.ops``, so
+    this runs, differentiates and compiles on every backend.
+    """
+    ops = keras.ops
+    valid = ops.cast(mask, "int32")  # (batch, ..., length)
+    step = ops.cumsum(ops.ones_like(valid), axis=-1) - 1  # 0, 1, ..., length - 1
+    count = ops.cumsum(valid, axis=-1)  # unmasked points up to each step
+    # Unmasked steps in time order, then the masked ones: all keys differ, so no stable sort is needed.
+    order = ops.argsort(ops.where(mask, step, step + ops.sum(ops.ones_like(valid), axis=-1, keepdims=True)))
+    source = ops.take_along_axis(order, ops.maximum(count - 1, 0), axis=-1)
+    index = ops.broadcast_to(ops.expand_dims(source, -1), ops.shape(inputs))
+    return ops.take_along_axis(inputs, index, axis=-2)
+
+
+def _masked_times(mask: Any, dtype: str) -> Any:
+    """Times ``(batch, ..., length, 1)`` from 0 to 1 over each series' unmasked points, held where masked."""
+    ops = keras.ops
+    count = ops.cast(ops.cumsum(ops.cast(mask, "int32"), axis=-1), dtype)
+    steps = ops.maximum(count[..., -1:] - 1, 1)  # increments of the unmasked series (1 for a point)
+    return ops.expand_dims(ops.maximum(count - 1, 0) / steps, -1)
 
 
 class _PathLayer(keras.layers.Layer):
@@ -101,6 +118,7 @@ class _PathLayer(keras.layers.Layer):
             raise TypeError(msg)
         inverse = check_bool("inverse", inverse)
         super().__init__(**kwargs)
+        self.supports_masking = True
         self.depth = depth
         self.stream = stream
         self.method = method
@@ -158,18 +176,38 @@ class _PathLayer(keras.layers.Layer):
         steps = None if length is None else length - 1 + int(self.basepoint)
         return (*shape[:-2], steps, size)
 
-    def compute_output_spec(self, inputs: Any) -> keras.KerasTensor:
+    def compute_output_spec(self, inputs: Any, mask: Any = None) -> keras.KerasTensor:
         """Symbolic output: the shape above, with the dtype :meth:`call` produces."""
+        del mask  # the output's mask is compute_mask's
         dtype = self._signature_dtype(inputs.dtype) or keras.backend.standardize_dtype(inputs.dtype)
         return keras.KerasTensor(self.compute_output_shape(inputs.shape), dtype=dtype)
 
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        """No mask without ``stream``; with it, entry ``t`` is masked where its last point is."""
+        del inputs
+        if mask is None or not self.stream:
+            return None
+        return mask if self.basepoint else mask[..., 1:]
+
     # ---------------------------------------------------------------- call
 
-    def call(self, inputs: Any) -> Any:
-        """Features of ``inputs``, a backend tensor of shape ``(batch, ..., length, channels)``."""
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Keras' ``__call__``, after checking that the input's rank is known."""
+        _check_inputs_rank(self, args, kwargs)
+        return super().__call__(*args, **kwargs)
+
+    def call(self, inputs: Any, mask: Any = None) -> Any:
+        """Features of ``inputs``, a backend tensor of shape ``(batch, ..., length, channels)``.
+
+        With a Keras mask ``(batch, ..., length)`` (from ``keras.layers.Masking``,
+        an embedding's ``mask_zero``, ...), the masked points are skipped: the
+        features are those of the unmasked points in order.
+        """
         dtype = self._signature_dtype(inputs.dtype)
         if dtype is not None:
             inputs = keras.ops.cast(inputs, dtype)
+        if mask is not None:
+            inputs = _fill_masked(inputs, mask)
         method = self.method
         if method == "auto":
             # A layer is trained: choose the method whose gradient is fastest.
@@ -206,8 +244,18 @@ class SigLayer(_PathLayer):
         Truncation depth ``N >= 1``.
     stream : bool, default False
         Return the signature of every prefix of the path instead of only the
-        whole path's (see :func:`keras_sig.signature`). The remaining
-        arguments are keyword-only.
+        whole path's (see :func:`keras_sig.signature`).
+    unroll : None, bool or int, optional
+        Accepted for compatibility with keras_sig 1.0.2 and ignored: the loop
+        construct is chosen by the backend (``jax.lax.scan``, a TF loop, or a
+        Python loop that ``torch.compile`` unrolls), not by this layer.
+    gpu_optimized : bool, optional
+        keras_sig 1.0.2's spelling of ``method``, deprecated: True means
+        ``method="parallel"``, False ``method="sequential"`` (each with a
+        :class:`DeprecationWarning`), None (the default) leaves ``method`` as
+        given. It is not stored in the config. ``depth``, ``stream``,
+        ``unroll`` and ``gpu_optimized`` may be passed positionally, in
+        1.0.2's order; the remaining arguments are keyword-only.
     method : {"auto", "sequential", "parallel", "chunked"}, default "auto"
         How the signature is computed (see :func:`keras_sig.signature`). A
         layer is trained, so ``"auto"`` chooses for the fastest gradient:
@@ -221,14 +269,6 @@ class SigLayer(_PathLayer):
         Return the signature of the time-reversed path.
     scalar_term : bool, default False
         Prepend the level-0 term 1 to every signature.
-    unroll : None, bool or int, optional
-        Accepted for compatibility with keras_sig 1.0.2 and ignored: the loop
-        construct is chosen by the backend (``jax.lax.scan``, a TF loop, or a
-        Python loop that ``torch.compile`` unrolls), not by this layer.
-    gpu_optimized : bool, optional
-        keras_sig 1.0.2's spelling of ``method``: True means
-        ``method="parallel"``, False ``method="sequential"``, None (the
-        default) leaves ``method`` as given. It is not stored in the config.
     **kwargs
         Standard :class:`keras.layers.Layer` arguments (``name``, ``dtype``,
         ``trainable``, ...).
@@ -276,18 +316,19 @@ class SigLayer(_PathLayer):
         self,
         depth: int,
         stream: bool = False,
+        unroll: bool | int | None = None,
+        gpu_optimized: bool | None = None,
         *,
         method: str = "auto",
         basepoint: bool = False,
         inverse: bool = False,
         scalar_term: bool = False,
-        unroll: bool | int | None = None,
-        gpu_optimized: bool | None = None,
         **kwargs: Any,
     ) -> None:
-        method = _method_from_legacy(check_choice("method", method, METHODS), gpu_optimized)
+        # unroll and gpu_optimized: keras_sig 1.0.2's options, in its positional order
+        method = method_from_legacy(check_choice("method", method, METHODS), gpu_optimized, stacklevel=2)
         scalar_term = check_bool("scalar_term", scalar_term)
-        _check_unroll(unroll)
+        check_unroll(unroll)
         super().__init__(depth, stream, method=method, basepoint=basepoint, inverse=inverse, **kwargs)
         self.scalar_term = scalar_term
 
@@ -425,16 +466,44 @@ class _AugmentLayer(keras.layers.Layer):
         length, channels = check_path(shape, subject=f"{name} input")
         return (*shape[:-2], *self._shape(length, channels))
 
-    def compute_output_spec(self, inputs: Any) -> keras.KerasTensor:
+    def compute_output_spec(self, inputs: Any, mask: Any = None) -> keras.KerasTensor:
         """Symbolic output: the shape above, with the dtype :meth:`call` produces."""
+        del mask  # the output's mask is compute_mask's
         return keras.KerasTensor(self.compute_output_shape(inputs.shape), dtype=self._dtype(inputs.dtype))
 
-    def call(self, inputs: Any) -> Any:
-        """The augmented paths, a backend tensor like ``inputs``."""
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Keras' ``__call__``, after checking that the input's rank is known."""
+        _check_inputs_rank(self, args, kwargs)
+        return super().__call__(*args, **kwargs)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs: Any, mask: Any = None) -> Any:
+        """The augmented paths, a backend tensor like ``inputs``.
+
+        With a Keras mask, the masked points are first held at the last
+        unmasked one (see :meth:`compute_mask` for the output's mask): the
+        result is the augmentation of the unmasked points, stretched by still
+        points where the input was masked, which no signature sees.
+        """
         dtype = self._dtype(inputs.dtype)
         if dtype != keras.backend.standardize_dtype(inputs.dtype):
             inputs = keras.ops.cast(inputs, dtype)
-        return type(self)._augment(inputs)
+        if mask is None:
+            return type(self)._augment(inputs)
+        return self._augment_masked(_fill_masked(inputs, mask), mask)
+
+    def _augment_masked(self, filled: Any, mask: Any) -> Any:
+        """The augmentation of the held path ``filled`` (AddTime also reads ``mask``)."""
+        del mask
+        return type(self)._augment(filled)
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        """The input's mask, carried to the output's points (``None`` stays ``None``)."""
+        del inputs
+        return mask
 
 
 class AddTime(_AugmentLayer):
@@ -463,6 +532,10 @@ class AddTime(_AugmentLayer):
     def _shape(self, length: int | None, channels: int) -> tuple[int | None, int]:
         return length, channels + 1
 
+    def _augment_masked(self, filled: Any, mask: Any) -> Any:
+        # Time runs from 0 to 1 over the unmasked points, as for the series alone.
+        return keras.ops.concatenate([_masked_times(mask, filled.dtype), filled], axis=-1)
+
 
 class LeadLag(_AugmentLayer):
     """Keras 3 layer applying the lead-lag transform (see :func:`keras_sig.lead_lag`).
@@ -490,6 +563,13 @@ class LeadLag(_AugmentLayer):
     def _shape(self, length: int | None, channels: int) -> tuple[int | None, int]:
         return (None if length is None else 2 * length - 1), 2 * channels
 
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        """Point ``2i`` unmasked where input point ``i`` is, ``2i + 1`` where ``i + 1`` is (the lead's)."""
+        del inputs
+        if mask is None:
+            return None
+        return keras.ops.repeat(mask, 2, axis=-1)[..., 1:]
+
 
 class InvisibilityReset(_AugmentLayer):
     """Keras 3 layer applying the invisibility-reset transform (see :func:`keras_sig.invisibility_reset`).
@@ -514,6 +594,15 @@ class InvisibilityReset(_AugmentLayer):
 
     def _shape(self, length: int | None, channels: int) -> tuple[int | None, int]:
         return (None if length is None else length + 2), channels + 1
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        """The input's mask, and the two appended points unmasked."""
+        del inputs
+        if mask is None:
+            return None
+        ops = keras.ops
+        end = ops.ones_like(mask[..., -1:])
+        return ops.concatenate([mask, end, end], axis=-1)
 
 
 if keras.saving.get_registered_object(_LEGACY_NAME) is None:

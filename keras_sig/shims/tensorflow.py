@@ -37,6 +37,7 @@ TensorFlow tensor has been seen.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -176,7 +177,39 @@ class TensorFlowNamespace:
                 "dimension is unknown and not carried over from the input"
             )
             raise ValueError(msg)
-        return tf.reshape(x, tf.stack(dims))
+        out = tf.reshape(x, tf.stack(dims))
+        out.set_shape(self._static_reshape(static, dims))
+        return out
+
+    @staticmethod
+    def _static_reshape(static: tf.TensorShape, dims: list[Any]) -> list[int | None]:
+        """The static shape of ``reshape(x, dims)``: carried dimensions, given ones, the inferred one.
+
+        ``tf.reshape`` with a shape tensor loses what is known statically; the
+        inferred ``-1`` is known when the input's other dimensions are.
+        """
+        out: list[int | None] = [d if isinstance(d, int) and d >= 0 else None for d in dims]
+        carried = 0
+        while carried < len(dims) and not isinstance(dims[carried], int):
+            out[carried] = static[carried]  # a leading dimension taken from tf.shape(x)
+            carried += 1
+        rest = static[carried:].as_list()
+        inferred = [i for i, d in enumerate(dims) if isinstance(d, int) and d == -1]
+        if inferred and None not in rest:
+            given = math.prod(d for d in out[carried:] if d is not None)
+            if given > 0 and math.prod(rest) % given == 0:
+                out[inferred[0]] = math.prod(rest) // given
+        return out
+        for i in range(carried):
+            out[i] = static[i]
+        rest = static[carried:].as_list()
+        known = [d for i, d in enumerate(out) if i >= carried and d is not None]
+        if all(d is not None for d in rest) and all(isinstance(d, int) for d in dims[carried:]):
+            numel = math.prod(rest)
+            given = math.prod(known)
+            if given > 0 and numel % given == 0:
+                out[dims.index(-1)] = numel // given
+        return out
 
     def permute_dims(self, x: Array, /, axes: Sequence[int]) -> tf.Tensor:
         """``x`` with its axes permuted."""
@@ -203,6 +236,10 @@ class TensorFlowNamespace:
         return tf.broadcast_to(x, shape)
 
     # ------------------------------------------------------------ arithmetic
+
+    def where(self, condition: Array, x1: Array, x2: Array, /) -> tf.Tensor:
+        """``x1`` where ``condition`` holds, else ``x2`` (broadcast together)."""
+        return tf.where(condition, x1, x2)
 
     def matmul(self, x1: Array, x2: Array, /) -> tf.Tensor:
         """Batched matrix product (leading dimensions broadcast)."""
