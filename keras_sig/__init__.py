@@ -14,6 +14,8 @@ either order, so ``keras.saving.load_model`` finds them after a plain
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import sys
 from typing import TYPE_CHECKING, Any
 
 from keras_sig._api import sigdim, signature
@@ -106,6 +108,17 @@ def __dir__() -> list[str]:
     """List the public names, the lazy ones included."""
     return sorted(__all__)
 
+
+# 1.0.2's module keras_sig.signature (``from keras_sig.signature import signature``) is loaded
+# into sys.modules now, without binding it here: importing it later finds it loaded, and the
+# package attribute ``signature`` stays the function (which compilers can trace).
+_spec = importlib.util.find_spec(f"{__name__}.signature")
+if _spec is not None and _spec.loader is not None and f"{__name__}.signature" not in sys.modules:
+    _module = importlib.util.module_from_spec(_spec)
+    sys.modules[_spec.name] = _module
+    _spec.loader.exec_module(_module)
+    del _module
+del _spec
 
 # Last, once every name above exists: register the Keras layers with Keras'
 # serialization now if Keras is imported, else when it is (no Keras import here).

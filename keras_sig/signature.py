@@ -4,16 +4,15 @@ Reading ``signature`` (or ``get_largest_divisor_under_20``) from this module
 works and emits a :class:`DeprecationWarning`: import the function from the
 package instead (``from keras_sig import signature``).
 
-Importing this module makes Python bind it to the package's ``signature``
-attribute, where the function was. The module is therefore callable:
-``keras_sig.signature(path, depth, ...)`` calls :func:`keras_sig.signature`
-whichever of the two ``keras_sig.signature`` holds, and ``help`` and
-:func:`inspect.signature` show the function's documentation and parameters.
+``import keras_sig`` loads this module into :data:`sys.modules` without
+binding it to the package, so the package attribute ``keras_sig.signature``
+stays the function (``torch.compile``, ``tf.function`` and ``jax.jit`` trace it
+as one), and ``from keras_sig.signature import signature`` finds the module
+loaded. (``import keras_sig.signature as name`` therefore names the function.)
 """
 
 from __future__ import annotations
 
-import inspect
 import sys
 
 from keras_sig._api import check_int, signature
@@ -40,26 +39,16 @@ def get_largest_divisor_under_20(n: int) -> int:
     Examples
     --------
     >>> import warnings
-    >>> import keras_sig.signature as legacy
     >>> with warnings.catch_warnings():
     ...     warnings.simplefilter("ignore", DeprecationWarning)
-    ...     legacy.get_largest_divisor_under_20(42)
+    ...     from keras_sig.signature import get_largest_divisor_under_20
+    >>> get_largest_divisor_under_20(42)
     14
     """
     n = check_int("n", n, minimum=-sys.maxsize - 1)
     return max((i for i in range(1, min(n, 20) + 1) if n % i == 0), default=10)
 
 
-class _SignatureModule(LegacyModule):
-    """The class of this module: deprecated names warn, calling it calls :func:`keras_sig.signature`."""
-
-    __call__ = staticmethod(signature)
-
-
-# help(keras_sig.signature) and inspect.getdoc show the function's docstring, then this module's.
-_MODULE_NOTE = inspect.cleandoc(__doc__ or "")
-__doc__ = f"{inspect.cleandoc(signature.__doc__ or '')}\n\nThis module\n-----------\n{_MODULE_NOTE}"
-__wrapped__ = signature  # inspect.signature(keras_sig.signature) shows the function's parameters
 _DEPRECATED = deprecate_names(
     globals(),
     {
@@ -67,4 +56,4 @@ _DEPRECATED = deprecate_names(
         "get_largest_divisor_under_20": "it has no replacement (unroll= is ignored)",
     },
 )
-sys.modules[__name__].__class__ = _SignatureModule
+sys.modules[__name__].__class__ = LegacyModule
