@@ -172,7 +172,8 @@ def test_package_attribute_stays_the_function_compilers_trace():
 
     module = sys.modules["keras_sig.signature"]
     assert named is keras_sig.signature is _api.signature
-    assert isinstance(module, type(sys)) and module is not keras_sig.signature
+    assert isinstance(module, type(sys))
+    assert module is not keras_sig.signature
     text = pydoc.render_doc(module)  # help() of the module: no deprecation warning (they are errors here)
     assert "from keras_sig.signature import signature" in text
     assert set(module.__all__) == {"signature", "get_largest_divisor_under_20"}
