@@ -100,7 +100,10 @@ def _make_session(backend: str, device: str) -> None:
         if backend in ("jax", "torch", "tensorflow") and device == "cpu":
             session.install("--no-deps", *SIGKAN)
             env["KERAS_SIG_TEST_REQUIRE_SIGKAN"] = "1"  # a missing sigkan fails, never skips
-        session.run("pytest", *session.posargs, env=env)
+        # CPU sessions spread the tests over up to 4 worker processes (pytest-xdist); GPU
+        # sessions run in one process, so the workers do not contend for one device's memory.
+        workers = ["-n", "auto", "--maxprocesses", "4"] if device == "cpu" else []
+        session.run("pytest", *workers, *session.posargs, env=env)
 
 
 for _backend in CPU_BACKENDS:

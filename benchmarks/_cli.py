@@ -57,6 +57,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="add the methods group (each method and 'auto' on a grid of shapes; windowed, dyadic)",
     )
+    p.add_argument(
+        "--kernels",
+        action="store_true",
+        help="add the signature-kernel group (sig_kernel, Gram, MMD gradient; keras_sig vs pySigLib)",
+    )
     p.add_argument("--no-signature", action="store_true", help="leave out the signature group")
     p.add_argument(
         "--legacy-venv",
@@ -104,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             ("memory", args.memory),
             ("logsignature", args.logsig),
             ("methods", args.methods),
+            ("kernels", args.kernels),
         )
         if on
     ]
@@ -206,5 +212,9 @@ def render(
     if text:
         lines.append(text)
         summary["methods_targets"] = mratios
+    text, kratios = _report.kernels_section(recs)
+    if text:
+        lines.append(text)
+        summary["kernels_targets"] = kratios
     lines.append(_report.notes_section(recs))
     return "\n".join(lines), summary

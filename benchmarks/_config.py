@@ -17,13 +17,13 @@ REPO = Path(__file__).resolve().parent.parent
 WORKERS = Path(__file__).resolve().parent / "_workers"
 
 ENV_GRID = "KERAS_SIG_BENCH_GRID"  # "full" (default) or "quick"
-ENV_GROUPS = "KERAS_SIG_BENCH_GROUPS"  # comma-separated: signature, keras, memory, logsignature, methods
+ENV_GROUPS = "KERAS_SIG_BENCH_GROUPS"  # comma-separated names of _config.GROUPS
 ENV_ONLY = "KERAS_SIG_BENCH_ONLY"  # a glob matched against test ids
 ENV_LEGACY_VENV = "KERAS_SIG_BENCH_LEGACY_VENV"  # keras-sig 1.0.2's virtualenv
 ENV_TIMEOUT = "KERAS_SIG_BENCH_TIMEOUT"  # seconds for one keras-group subprocess
 ENV_OUTCOMES = "KERAS_SIG_BENCH_OUTCOMES"  # where conftest writes skips/failures
 
-GROUPS = ("signature", "keras", "memory", "logsignature", "methods")
+GROUPS = ("signature", "keras", "memory", "logsignature", "methods", "kernels")
 DEFAULT_LEGACY_VENV = REPO / ".bench-venvs" / "keras_sig_1_0_2"
 LEGACY_REQUIREMENTS = ("keras-sig==1.0.2", "jax", "keras", "torch==2.13.0", "tensorflow-cpu")
 DEFAULT_TIMEOUT_S = 300.0

@@ -712,3 +712,76 @@ def methods_section(recs: list[dict[str, Any]], cases: list[Any]) -> tuple[str, 
         out.append(_table(["framework", "dyadic", "whole path", "ratio", "result"], table))
         out.append("")
     return "\n".join(out), found
+
+
+# --------------------------------------------------------------------------- kernels group
+
+# Gram matrices: ours / pySigLib (one thread) per framework; the MMD gradient / its forward.
+KERNEL_GRAM_LIMITS = {"jax": 1.0, "torch": 2.0, "numpy": 3.0}
+KERNEL_GRADIENT_LIMIT = 3.0
+
+
+def kernels_section(recs: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    """The kernels group's tables: each row against pySigLib, and the MMD gradient against its forward."""
+    rows_in = [r for r in recs if r.get("group") == "kernels"]
+    if not rows_in:
+        return "", []
+    out: list[str] = []
+    found: list[dict[str, Any]] = []
+    forward = [r for r in rows_in if r.get("table") == "forward"]
+    if forward:
+        out.append(
+            "Signature kernels, float64, CPU: median ms, and ratio to pySigLib (n_jobs=1); Gram targets "
+            + ", ".join(f"{k} <= {v:g}x" for k, v in KERNEL_GRAM_LIMITS.items())
+        )
+        table = []
+        for case, order in sorted({(r.get("case"), r.get("order")) for r in forward}, key=str):
+            peer = _timed(_find(forward, case=case, order=order, framework="pysiglib"))
+            for framework in ("numpy", "jax", "torch", "pysiglib"):
+                rec = _find(forward, case=case, order=order, framework=framework)
+                if rec is None:
+                    continue
+                mine = _timed(rec)
+                ratio = mine / peer if mine is not None and peer and framework != "pysiglib" else None
+                limit = KERNEL_GRAM_LIMITS.get(framework) if str(case).startswith("gram") else None
+                verdict = _verdict(ratio, limit) if limit is not None and ratio is not None else "-"
+                if limit is not None:
+                    found.append(
+                        {
+                            "case": case,
+                            "order": order,
+                            "framework": framework,
+                            "limit": limit,
+                            "ratio": ratio,
+                            "result": verdict,
+                        }
+                    )
+                shown = _ratio(ratio) if ratio else "-"
+                table.append([f"{case} order {order}", framework, _cell(rec), shown, verdict])
+        out.append(_table(["case", "framework", "ms", "/pySigLib", "result"], table, align_left=2))
+        out.append("")
+    mmd = [r for r in rows_in if r.get("table") == "mmd"]
+    if mmd:
+        out.append(f"sig_mmd gradient / forward (target <= {KERNEL_GRADIENT_LIMIT:g}x)")
+        table = []
+        for framework in ("jax", "torch"):
+            fwd = _find(mmd, framework=framework, mode="forward")
+            grad = _find(mmd, framework=framework, mode="gradient")
+            if fwd is None and grad is None:
+                continue
+            f, g = _timed(fwd), _timed(grad)
+            ratio = g / f if f and g is not None else None
+            verdict = _verdict(ratio, KERNEL_GRADIENT_LIMIT)
+            found.append(
+                {
+                    "table": "mmd",
+                    "framework": framework,
+                    "limit": KERNEL_GRADIENT_LIMIT,
+                    "ratio": ratio,
+                    "result": verdict,
+                }
+            )
+            table.append([framework, _cell(fwd), _cell(grad), _ratio(ratio), verdict])
+        out.append(_table(["framework", "forward ms", "gradient ms", "ratio", "result"], table))
+        out.append("")
+    return "\n".join(out), found

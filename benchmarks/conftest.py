@@ -25,6 +25,7 @@ _GROUP_FILES = {
     "memory": "test_memory.py",
     "logsignature": "test_logsignature.py",
     "methods": "test_methods.py",
+    "kernels": "test_kernels.py",
 }
 collect_ignore = [name for group, name in _GROUP_FILES.items() if group not in _config.groups()]
 

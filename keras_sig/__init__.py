@@ -19,6 +19,17 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from keras_sig._api import sigdim, signature
+from keras_sig._kernels_api import (
+    LinearKernel,
+    PolynomialKernel,
+    RBFKernel,
+    ScaledLinearKernel,
+    StaticKernel,
+    sig_kernel,
+    sig_kernel_gram,
+    sig_mmd,
+    sig_score,
+)
 from keras_sig._logsig_api import (
     all_words,
     extract_signature_term,
@@ -60,13 +71,20 @@ _LAZY = {
 # keras_sig 1.0.2's modules that its ``import keras_sig`` made attributes (keras_sig.signature,
 # the fourth, is also the function); imported on first access, their names warn as deprecated
 _LEGACY_MODULES = ("layer", "quick_sig", "tensor_ops")
+# submodules imported on first access: ``keras_sig.losses`` imports Keras
+_SUBMODULES = ("losses",)
 
 __all__ = [
     "AddTime",
     "InvisibilityReset",
     "LeadLag",
+    "LinearKernel",
     "LogSigLayer",
+    "PolynomialKernel",
+    "RBFKernel",
+    "ScaledLinearKernel",
     "SigLayer",
+    "StaticKernel",
     "__version__",
     "add_time",
     "all_words",
@@ -79,9 +97,14 @@ __all__ = [
     "logsigdim",
     "logsignature",
     "logsignature_to_signature",
+    "losses",
     "lyndon_brackets",
     "lyndon_words",
     "multi_signature_combine",
+    "sig_kernel",
+    "sig_kernel_gram",
+    "sig_mmd",
+    "sig_score",
     "sigdim",
     "signature",
     "signature_combine",
@@ -93,7 +116,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     """Import ``SigLayer`` and ``LogSigLayer`` (Keras) and ``jax_signature`` (JAX) on first access."""
-    if name in _LEGACY_MODULES:
+    if name in _LEGACY_MODULES or name in _SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")  # also binds it here
     module = _LAZY.get(name)
     if module is None:

@@ -58,6 +58,7 @@ def _import_layers() -> None:
     """Import the layer module (registering the layers); a failure becomes a warning."""
     try:
         importlib.import_module(_LAYERS)
+        importlib.import_module("keras_sig.losses")  # the SigMMD loss, registered the same way
     except Exception as exc:  # an unsupported Keras must not break `import keras`
         msg = (
             f"keras_sig could not register its Keras layers ({type(exc).__name__}: {exc}); "

@@ -245,6 +245,10 @@ class TensorFlowNamespace:
         """Batched matrix product (leading dimensions broadcast)."""
         return tf.linalg.matmul(x1, x2)
 
+    def exp(self, x: Array, /) -> tf.Tensor:
+        """The exponential of ``x``, entry by entry."""
+        return tf.exp(x)
+
     def sum(
         self, x: Array, /, *, axis: int | tuple[int, ...] | None = None, keepdims: bool = False
     ) -> tf.Tensor:
