@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 import nox
@@ -25,7 +26,8 @@ CPU_PINS = str(ROOT / "constraints" / "cpu.txt")
 BACKENDS: dict[str, tuple[list[str], list[str]]] = {
     "numpy": (["numpy"], []),
     "array_api_strict": (["array-api-strict"], []),
-    "jax": (["jax", "keras"], ["jax[cuda{cuda}]", "keras"]),
+    # signax: tests/test_logsignature.py checks the "words" log-signature against it on JAX.
+    "jax": (["jax", "keras", "signax"], ["jax[cuda{cuda}]", "keras"]),
     "torch": (["torch", "keras", "pysiglib"], ["torch", "keras"]),
     "tensorflow": (["tensorflow-cpu", "keras"], ["tensorflow[and-cuda]", "keras"]),
     "cupy": ([], ["cupy-cuda{cuda}x"]),
@@ -35,6 +37,9 @@ CPU_BACKENDS = ["numpy", "array_api_strict", "jax", "torch", "tensorflow", "dask
 # sigkan, written for keras_sig 1.0.2 (tests/test_sigkan.py), in the CPU sessions of the Keras backends.
 # Installed with --no-deps: its pins would otherwise let pip swap this library for 1.0.2.
 SIGKAN = ["sigkan==0.2.0", "keras-efficient-kan==0.1.10"]
+# sktime's wheel ships the UEA/UCR files examples/basic_motions.py reads (tests/test_sklearn.py);
+# with --no-deps nothing else comes, and sktime itself is never imported.
+DATASETS = ["sktime==1.2.0"]
 GPU_BACKENDS = ["jax", "torch", "tensorflow", "cupy"]
 
 
@@ -100,6 +105,9 @@ def _make_session(backend: str, device: str) -> None:
         if backend in ("jax", "torch", "tensorflow") and device == "cpu":
             session.install("--no-deps", *SIGKAN)
             env["KERAS_SIG_TEST_REQUIRE_SIGKAN"] = "1"  # a missing sigkan fails, never skips
+        if backend == "numpy" and device == "cpu":
+            session.install("--no-deps", *DATASETS)
+            env["KERAS_SIG_TEST_REQUIRE_DATASETS"] = "1"  # missing dataset files fail, never skip
         # CPU sessions spread the tests over up to 4 worker processes (pytest-xdist); GPU
         # sessions run in one process, so the workers do not contend for one device's memory.
         workers = ["-n", "auto", "--maxprocesses", "4"] if device == "cpu" else []
@@ -114,11 +122,18 @@ for _backend in GPU_BACKENDS:
 
 @nox.session(default=True)
 def lint(session: nox.Session) -> None:
-    """Ruff (lint and format check) and mypy on the package."""
+    """Ruff (lint and format check), mypy on the package, and mypy on a user's script."""
     session.install(*nox.project.dependency_groups(PYPROJECT, "lint"), "array-api-compat")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+    # A user's script checked against the installed wheel, from outside the checkout (no config
+    # file, no source tree on mypy's path): a wheel without keras_sig/py.typed fails here.
+    session.install("--no-deps", ".")
+    with tempfile.TemporaryDirectory(prefix="keras_sig_typing_") as tmp:
+        shutil.copy(ROOT / "tests" / "typecheck" / "user_script.py", tmp)
+        with session.chdir(tmp):
+            session.run("mypy", "--strict", "--no-incremental", "user_script.py")
 
 
 @nox.session(default=False)
@@ -141,3 +156,17 @@ def gpu_kit_cpu(session: nox.Session) -> None:
     out = Path(session.create_tmp()) / "gpu-kit"
     kit = ["python", "-m", "benchmarks.gpu", "--device", "cpu", "--quick", "--out", str(out)]
     session.run(*kit, *session.posargs)
+
+
+@nox.session(default=True)
+def docs(session: nox.Session) -> None:
+    """The documentation (docs/): Sphinx with warnings as errors, its doctests, and --plot's tests."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "docs"), "-e", ".")
+    out = Path(session.create_tmp()) / "docs"
+    env = {"KERAS_BACKEND": "jax", "KERAS_SIG_TEST_REQUIRE_MATPLOTLIB": "1", "MPLBACKEND": "Agg"}
+    # -n: our own references must resolve (docs/conf.py lets other projects' names through).
+    build = ["sphinx-build", "-W", "--keep-going", "-n", "-E", "docs"]
+    session.run(*build, "-b", "html", str(out / "html"), env=env)
+    session.run(*build, "-b", "doctest", str(out / "doctest"), env=env)  # the docstrings' examples
+    session.run("pytest", "tests/test_plot.py", *session.posargs, env=env)
+    session.log(f"HTML in {out / 'html'}")

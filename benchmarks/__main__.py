@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
-from benchmarks._cli import main
+from benchmarks._requirements import exit_if_missing
+
+exit_if_missing()  # before _cli imports numpy: a missing runner is a message, not a traceback
+
+from benchmarks._cli import main  # noqa: E402
 
 raise SystemExit(main())

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import _config, _report
+from benchmarks._workers import _protocol
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_VENV_SHOWN = _config.DEFAULT_LEGACY_VENV.relative_to(_config.REPO)
@@ -30,6 +31,24 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--quick", action="store_true", help="tiny sizes and few rounds: a smoke test, not a measurement"
     )
+    p.add_argument(
+        "--sweep",
+        action="store_true",
+        help="the signature group on a sweep of lengths (10-3000) and depths (2-6), for --plot",
+    )
+    p.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        type=Path,
+        help="draw time vs length and vs depth, ours beside the peers (needs matplotlib and a --sweep)",
+    )
+    p.add_argument(
+        "--from-json",
+        metavar="SAVED",
+        type=Path,
+        help="with --plot: draw from results saved by --json instead of running anything",
+    )
+    p.add_argument("--plot-note", metavar="TEXT", default="", help="a line added to the figure's caption")
     p.add_argument(
         "--json",
         metavar="OUT",
@@ -81,8 +100,23 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         default=_config.DEFAULT_TIMEOUT_S,
         help="seconds before a subprocess measurement is reported as 'timeout' (default %(default)g)",
     )
+    p.add_argument(
+        "--torch-threads",
+        metavar="N",
+        type=_positive_int,
+        default=None,
+        help=f"PyTorch's intra-op threads in every torch measurement (default: "
+        f"${_protocol.ENV_TORCH_THREADS} or {_protocol.DEFAULT_TORCH_THREADS}); the report states it",
+    )
     p.add_argument("pytest_args", nargs="*", help=argparse.SUPPRESS)
     return p.parse_args(argv)
+
+
+def _positive_int(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        msg = f"must be a positive integer; got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return int(text)
 
 
 def setup_legacy(venv: Path) -> int:
@@ -98,6 +132,14 @@ def setup_legacy(venv: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    if args.from_json is not None:
+        if args.plot is None:
+            print("--from-json only says where --plot reads from: give --plot FILE.png too", file=sys.stderr)
+            return 2
+        return plot(args.plot, args.plot_note, json_path=args.from_json)
+    if args.quick and args.sweep:
+        print("--quick and --sweep are two grids: give one", file=sys.stderr)
+        return 2
     venv = (args.legacy_venv or _config.DEFAULT_LEGACY_VENV).expanduser().resolve()
     if args.setup_legacy:
         return setup_legacy(venv)
@@ -118,13 +160,15 @@ def main(argv: list[str] | None = None) -> int:
             "nothing to run: --no-signature without --keras, --memory, --logsig or --methods", file=sys.stderr
         )
         return 2
+    grid = _config.QUICK_GRID if args.quick else _config.SWEEP_GRID if args.sweep else _config.FULL_GRID
     env = dict(os.environ)
     env.update(
         {
-            _config.ENV_GRID: "quick" if args.quick else "full",
+            _config.ENV_GRID: grid.name,
             _config.ENV_GROUPS: ",".join(groups),
             _config.ENV_LEGACY_VENV: str(venv),
             _config.ENV_TIMEOUT: str(args.timeout),
+            _protocol.ENV_TORCH_THREADS: str(args.torch_threads or _protocol.torch_threads()),
         }
     )
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -132,7 +176,6 @@ def main(argv: list[str] | None = None) -> int:
         env[_config.ENV_ONLY] = args.only
     else:
         env.pop(_config.ENV_ONLY, None)
-    grid = _config.QUICK_GRID if args.quick else _config.FULL_GRID
     with tempfile.TemporaryDirectory(prefix="keras_sig_bench_") as tmp:
         raw_path, outcomes_path = Path(tmp) / "pytest-benchmark.json", Path(tmp) / "outcomes.json"
         env[_config.ENV_OUTCOMES] = str(outcomes_path)
@@ -163,9 +206,46 @@ def main(argv: list[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({**summary, "pytest_benchmark": bench}, indent=1, default=str))
         print(f"results written to {args.json}")
+    if args.plot is not None:
+        plot_rc = plot(args.plot, args.plot_note, summary={**summary, "pytest_benchmark": bench})
+        rc = rc or plot_rc
+    # A ratio of a zero, negative or non-finite measurement is shown as ERROR, never judged.
+    if _report.errors(summary) or _report.ERROR in text.split():
+        print(
+            "ERROR: some ratios were taken of a zero, negative or non-finite time (or memory peak): "
+            "broken measurements, given no verdict (the cells marked ERROR); exit status 3",
+            file=sys.stderr,
+        )
+        rc = rc or 3
     if rc == 5 and args.only:
         print(f"no benchmark matches --only {args.only!r}", file=sys.stderr)
     return rc
+
+
+def plot(
+    out: Path, note: str, *, json_path: Path | None = None, summary: dict[str, Any] | None = None
+) -> int:
+    """Draw ``--plot`` from a saved JSON or this run's summary; 2 (and why) if it cannot."""
+    from benchmarks import _plot
+
+    try:
+        data = _plot.load(json_path) if json_path is not None else summary or {}
+        _plot.save(data, out, note)
+    except ValueError as exc:
+        print(f"--plot: {exc}", file=sys.stderr)
+        return 2
+    print(f"figure written to {out}")
+    return 0
+
+
+def _torch_line(machine: dict[str, Any]) -> str:
+    """The header's line on PyTorch's threads, as the benchmark process recorded them."""
+    info = machine.get("keras_sig_bench", {})
+    if "torch_threads" not in info:
+        return "torch threads: not recorded (no pytest-benchmark results)"
+    if info["torch_threads"] is None:
+        return "torch threads: torch not installed (no torch rows)"
+    return f"torch threads: {info['torch_threads']} intra-op (torch.set_num_threads; --torch-threads)"
 
 
 def render(
@@ -173,6 +253,7 @@ def render(
 ) -> tuple[str, dict[str, Any]]:
     machine = (bench or {}).get("machine_info", {})
     versions = machine.get("keras_sig_bench", {}).get("versions", {})
+    torch_threads = machine.get("keras_sig_bench", {}).get("torch_threads")
     cpu = machine.get("cpu", {}).get("brand_raw") or platform.processor() or platform.machine()
     smoke = "; SMOKE TEST, NOT A MEASUREMENT" if grid.name == "quick" else ""
     lines = [
@@ -180,6 +261,7 @@ def render(
         f"keras_sig benchmarks ({grid.name} grid{smoke})",
         f"machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
+        _torch_line(machine),
         f"protocol: first call + {grid.settings.warmup} warm-up calls untimed, then median of "
         f"{grid.settings.min_rounds}-{grid.settings.max_rounds} rounds (~{grid.settings.budget_s:g} s each); "
         "all implementations side by side in one run; expect ~20% machine noise",
@@ -191,12 +273,15 @@ def render(
         "groups": groups,
         "protocol": grid.settings.to_dict(),
         "versions": versions,
+        "torch_threads": torch_threads,
         "records": recs,
     }
     text, ratios = _report.signature_section(recs, list(grid.cases))
     if text:
         lines.append(text)
         summary["targets"] = ratios
+        sig = [r for r in recs if r.get("group") == "signature"]
+        summary["backward_targets"] = _report.backward_ratios(sig, [c.name for c in grid.cases])
     text, kratios = _report.keras_section(recs, grid.keras.lengths)
     if text:
         lines.append(text)
@@ -204,6 +289,7 @@ def render(
     text = _report.memory_section(recs)
     if text:
         lines.append(text)
+        summary["memory_targets"] = _report.memory_targets([r for r in recs if r.get("group") == "memory"])
     text, lratios = _report.logsignature_section(recs)
     if text:
         lines.append(text)

@@ -22,6 +22,8 @@ ENV_ONLY = "KERAS_SIG_BENCH_ONLY"  # a glob matched against test ids
 ENV_LEGACY_VENV = "KERAS_SIG_BENCH_LEGACY_VENV"  # keras-sig 1.0.2's virtualenv
 ENV_TIMEOUT = "KERAS_SIG_BENCH_TIMEOUT"  # seconds for one keras-group subprocess
 ENV_OUTCOMES = "KERAS_SIG_BENCH_OUTCOMES"  # where conftest writes skips/failures
+# KERAS_SIG_BENCH_TORCH_THREADS (torch's intra-op threads, default 1) is _protocol's
+# ENV_TORCH_THREADS: the workers read it too.
 
 GROUPS = ("signature", "keras", "memory", "logsignature", "methods", "kernels")
 DEFAULT_LEGACY_VENV = REPO / ".bench-venvs" / "keras_sig_1_0_2"
@@ -124,13 +126,32 @@ QUICK_GRID = Grid(
     windows=WindowCase(4, 20, 3, (3,), 6, 3, Case("dyadic", 4, 17, 3, 3), 2),
 )
 
+# The signature group on a sweep (``--sweep``): time against the length at a fixed depth, and
+# against the depth at a fixed length, for the plots of ``--plot`` (benchmarks/_plot.py).
+# Shorter rounds (about 0.5 s a measurement) than the full grid: there are many cases.
+SWEEP_LENGTHS = (10, 30, 100, 300, 1000, 3000)
+SWEEP_DEPTHS = (2, 3, 4, 5, 6)
+SWEEP_GRID = Grid(
+    name="sweep",
+    cases=(
+        *(Case(f"length{n}", 32, n, 3, 4) for n in SWEEP_LENGTHS),
+        *(Case(f"depth{n}", 32, 100, 3, n) for n in SWEEP_DEPTHS if n != 4),
+    ),
+    settings=Settings(warmup=2, min_rounds=5, max_rounds=50, budget_s=0.5),
+    keras=FULL_GRID.keras,
+    memory=FULL_GRID.memory,
+    methods=FULL_GRID.methods,
+    windows=FULL_GRID.windows,
+)
+GRIDS = {g.name: g for g in (FULL_GRID, QUICK_GRID, SWEEP_GRID)}
+
 
 def grid() -> Grid:
     name = os.environ.get(ENV_GRID, "full").strip().lower()
-    if name not in ("full", "quick"):
-        msg = f"{ENV_GRID} must be 'full' or 'quick'; got {name!r}"
+    if name not in GRIDS:
+        msg = f"{ENV_GRID} must be one of {', '.join(map(repr, GRIDS))}; got {name!r}"
         raise ValueError(msg)
-    return QUICK_GRID if name == "quick" else FULL_GRID
+    return GRIDS[name]
 
 
 def groups() -> tuple[str, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -69,6 +70,59 @@ def _timed(rec: dict[str, Any] | None) -> float | None:
     return rec.get("median_s")
 
 
+# The verdict of a ratio taken of a time (or memory peak) that is zero, negative or not finite:
+# such a number is a broken measurement (a timer, or a gradient-minus-forward subtraction, gone
+# wrong), so no PASS or MISS is given, and ``python -m benchmarks`` exits non-zero.
+ERROR = "ERROR"
+
+
+class BadMeasurementError(ValueError):
+    """A ratio was asked of a measurement that is zero, negative or not finite."""
+
+
+def _quotient(num: float | None, den: float | None) -> float | None:
+    """``num / den`` of two measurements; None if either is missing.
+
+    Raises BadMeasurementError if either is zero, negative or not finite (even when the other is
+    missing): such a measurement is broken, and a ratio of it must never pass a target.
+    """
+    if not all(math.isfinite(v) and v > 0 for v in (num, den) if v is not None):
+        msg = f"ratio {num!r} / {den!r}: both measurements must be positive and finite"
+        raise BadMeasurementError(msg)
+    if num is None or den is None:
+        return None
+    return num / den
+
+
+def _judged(num: float | None, den: float | None, limit: float) -> tuple[float | None, str]:
+    """(ratio, verdict) of ``num / den`` against ``limit``: ERROR for a broken measurement."""
+    try:
+        ratio = _quotient(num, den)
+    except BadMeasurementError:
+        return None, ERROR
+    return ratio, _verdict(ratio, limit)
+
+
+def _shown(num: float | None, den: float | None, missing: str = "-") -> str:
+    """``num / den`` as a table cell (no verdict): ``missing`` if absent, ERROR if broken."""
+    try:
+        ratio = _quotient(num, den)
+    except BadMeasurementError:
+        return ERROR
+    return missing if ratio is None else _ratio(ratio)
+
+
+def errors(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every target row of ``summary`` (lists of dicts with a ``result``) whose verdict is ERROR."""
+    return [
+        row
+        for rows in summary.values()
+        if isinstance(rows, list)
+        for row in rows
+        if isinstance(row, dict) and row.get("result") == ERROR
+    ]
+
+
 def _cell(rec: dict[str, Any] | None, scale: float = 1e3) -> str:
     if rec is None:
         return "-"
@@ -124,8 +178,7 @@ def signature_section(recs: list[dict[str, Any]], cases: list[Any]) -> tuple[str
             fastest[kind] = min(times) if times else None
 
         def vs_fastest(rec: dict[str, Any] | None, kind: str, fastest: dict = fastest) -> str:
-            t, best = _timed(rec), fastest[kind]
-            return _ratio(t / best) if t is not None and best else "-"
+            return _shown(_timed(rec), fastest[kind])
 
         rows = []
         for impl in _impls.ALL:
@@ -156,8 +209,8 @@ def signature_section(recs: list[dict[str, Any]], cases: list[Any]) -> tuple[str
                 f"<= {r['limit']:g}x",
                 _ms(r["ours_s"]) + (f" [{r['ours_method']}]" if r["ours_method"] else ""),
                 _ms(r["peer_s"]),
-                _ratio(r["ratio"]),
-                _ratio(r["ratio_auto"]),
+                _ratio(r["ratio"]) if r["result"] != ERROR else ERROR,
+                _ratio(r["ratio_auto"]) if r["result_auto"] != ERROR else ERROR,
                 r["result"],
             ]
             for r in ratios
@@ -183,7 +236,7 @@ def signature_section(recs: list[dict[str, Any]], cases: list[Any]) -> tuple[str
                         f"<= {b['limit']:g}x",
                         _ms(b["ours_s"]),
                         _ms(b["vs_s"]),
-                        _ratio(b["ratio"]),
+                        _ratio(b["ratio"]) if b["result"] != ERROR else ERROR,
                         b["result"],
                     ]
                     for b in backward
@@ -210,7 +263,7 @@ def backward_ratios(sig: list[dict[str, Any]], case_names: list[str]) -> list[di
             bwd, fwd = _backward(sig, case, f"ours-{framework}-auto")
             if bwd is None:
                 continue
-            ratio = bwd / fwd if fwd else None
+            ratio, result = _judged(bwd, fwd, 3.0)
             found.append(
                 {
                     "case": case,
@@ -219,15 +272,15 @@ def backward_ratios(sig: list[dict[str, Any]], case_names: list[str]) -> list[di
                     "ours_s": bwd,
                     "vs_s": fwd,
                 }
-                | {"ratio": ratio, "result": _verdict(ratio, 3.0)}
+                | {"ratio": ratio, "result": result}
             )
         bwd, _ = _backward(sig, case, "ours-torch-auto")
         peer, _ = _backward(sig, case, "signatory")
         if bwd is not None and peer is not None:
-            ratio = bwd / peer if peer > 0 else None
+            ratio, result = _judged(bwd, peer, 1.0)
             found.append(
                 {"case": case, "title": "torch backward / signatory backward", "limit": 1.0, "ours_s": bwd}
-                | {"vs_s": peer, "ratio": ratio, "result": _verdict(ratio, 1.0)}
+                | {"vs_s": peer, "ratio": ratio, "result": result}
             )
     return found
 
@@ -243,6 +296,8 @@ def _ratio(v: float | None) -> str:
 def _verdict(ratio: float | None, limit: float) -> str:
     if ratio is None:
         return "n/a"
+    if not (math.isfinite(ratio) and ratio > 0):
+        return ERROR  # a ratio of positive, finite measurements is positive and finite
     return "PASS" if ratio <= limit else "MISS"
 
 
@@ -270,8 +325,8 @@ def signature_ratios(sig: list[dict[str, Any]], case_names: list[str]) -> list[d
                 None,
             )
             peer_s, best_s, auto_s = _timed(peer), _timed(best), _timed(auto)
-            ratio = best_s / peer_s if best_s and peer_s else None
-            ratio_auto = auto_s / peer_s if auto_s and peer_s else None
+            ratio, result = _judged(best_s, peer_s, t.limit)
+            ratio_auto, result_auto = _judged(auto_s, peer_s, t.limit)
             if best_s is None and peer_s is None:
                 continue  # neither side ran (filtered out, skipped): no row
             found.append(
@@ -285,7 +340,8 @@ def signature_ratios(sig: list[dict[str, Any]], case_names: list[str]) -> list[d
                     "peer_s": peer_s,
                     "ratio": ratio,
                     "ratio_auto": ratio_auto,
-                    "result": _verdict(ratio, t.limit),
+                    "result_auto": result_auto,
+                    "result": ERROR if ERROR in (result, result_auto) else result,
                 }
             )
     return found
@@ -358,7 +414,7 @@ def _keras_ratios(backend: str, recs: list[dict[str, Any]], lengths: tuple[int, 
             ours_v = pick(ours[0]) if ours else None
             best = min(legacy, key=pick, default=None)
             legacy_v = pick(best) if best else None
-            ratio = ours_v / legacy_v if ours_v and legacy_v else None
+            ratio, result = _judged(ours_v, legacy_v, limit)
             if ours_v is None and legacy_v is None:
                 continue  # neither side ran (filtered out, skipped): no row
             found.append(
@@ -370,7 +426,7 @@ def _keras_ratios(backend: str, recs: list[dict[str, Any]], lengths: tuple[int, 
                     "legacy": legacy_v,
                     "legacy_best": best.get("label", "").removeprefix("keras-sig 1.0.2 ") if best else None,
                     "ratio": ratio,
-                    "result": _verdict(ratio, limit),
+                    "result": result,
                 }
             )
     return found
@@ -453,8 +509,8 @@ def memory_targets(mem: list[dict[str, Any]]) -> list[dict[str, Any]]:
     short, long = lengths[0], lengths[-1]
 
     def add(title: str, limit: float, num: float | None, den: float | None) -> None:
-        ratio = num / den if num is not None and den else None
-        found.append({"title": title, "limit": limit, "ratio": ratio, "result": _verdict(ratio, limit)})
+        ratio, result = _judged(num, den, limit)
+        found.append({"title": title, "limit": limit, "ratio": ratio, "result": result})
 
     signax = _find(grads, impl="signax", length=long)
     for impl, xla in (("ours-jax-auto", True), ("ours-torch-auto", False)):
@@ -542,10 +598,7 @@ def logsignature_section(recs: list[dict[str, Any]]) -> tuple[str, list[dict[str
     if not log:
         return "", []
     iisig = _timed(_find(log, impl="iisignature"))
-    rows = [
-        [r.get("label", r["nodeid"]), _cell(r), _ratio(_timed(r) / iisig) if _timed(r) and iisig else "-"]
-        for r in log
-    ]
+    rows = [[r.get("label", r["nodeid"]), _cell(r), _shown(_timed(r), iisig)] for r in log]
     first = log[0]
     shape = first.get("shape") or ["?", "?", "?"]
     out = [
@@ -561,7 +614,7 @@ def logsignature_section(recs: list[dict[str, Any]]) -> tuple[str, list[dict[str
         ours_s, other_s = _timed(ours), _timed(other)
         if ours_s is None and other_s is None:
             continue
-        ratio = ours_s / other_s if ours_s and other_s else None
+        ratio, result = _judged(ours_s, other_s, limit)
         found.append(
             {
                 "title": title,
@@ -570,7 +623,7 @@ def logsignature_section(recs: list[dict[str, Any]]) -> tuple[str, list[dict[str
                 "ours_method": ours.get("method") if ours else None,
                 "vs_s": other_s,
                 "ratio": ratio,
-                "result": _verdict(ratio, limit),
+                "result": result,
             }
         )
     if found:
@@ -623,7 +676,7 @@ def methods_section(recs: list[dict[str, Any]], cases: list[Any]) -> tuple[str, 
                 times = {m: _timed(c) for m, c in cells.items()}
                 best = min((t for m, t in times.items() if m != "auto" and t is not None), default=None)
                 auto = times.get("auto")
-                ratio = auto / best if auto is not None and best else None
+                ratio, result = _judged(auto, best, AUTO_LIMIT)
                 found.append(
                     {
                         "table": "grid",
@@ -631,7 +684,7 @@ def methods_section(recs: list[dict[str, Any]], cases: list[Any]) -> tuple[str, 
                         "framework": framework,
                         "limit": AUTO_LIMIT,
                         "ratio": ratio,
-                        "result": _verdict(ratio, AUTO_LIMIT),
+                        "result": result,
                     }
                 )
                 table.append(
@@ -639,8 +692,8 @@ def methods_section(recs: list[dict[str, Any]], cases: list[Any]) -> tuple[str, 
                         f"{case.name} {case.batch}x{case.length}x{case.channels} N={case.depth}",
                         framework,
                         *(_cell(cells[m]) for m in _impls.METHODS),
-                        _ratio(ratio),
-                        _verdict(ratio, AUTO_LIMIT),
+                        _ratio(ratio) if result != ERROR else ERROR,
+                        result,
                     ]
                 )
         out.append(_table(["case", "framework", *_impls.METHODS, "auto/best", "result"], table, align_left=2))
@@ -656,11 +709,9 @@ def methods_section(recs: list[dict[str, Any]], cases: list[Any]) -> tuple[str, 
         for depth in sorted({r.get("depth") for r in windowed}):
             peer = _timed(_find(windowed, depth=depth, framework="iisignature"))
             for r in (w for w in windowed if w.get("depth") == depth):
-                mine = _timed(r)
-                ratio = (
-                    mine / peer if mine is not None and peer and r.get("framework") != "iisignature" else None
-                )
+                ratio, result = None, "-"
                 if r.get("framework") != "iisignature":
+                    ratio, result = _judged(_timed(r), peer, WINDOWED_LIMIT)
                     found.append(
                         {
                             "table": "windowed",
@@ -668,7 +719,7 @@ def methods_section(recs: list[dict[str, Any]], cases: list[Any]) -> tuple[str, 
                             "framework": r.get("framework"),
                             "limit": WINDOWED_LIMIT,
                             "ratio": ratio,
-                            "result": _verdict(ratio, WINDOWED_LIMIT),
+                            "result": result,
                         }
                     )
                 table.append(
@@ -676,8 +727,8 @@ def methods_section(recs: list[dict[str, Any]], cases: list[Any]) -> tuple[str, 
                         str(depth),
                         r.get("label", r["nodeid"]),
                         _cell(r),
-                        _ratio(ratio) if ratio is not None else "-",
-                        _verdict(ratio, WINDOWED_LIMIT) if ratio is not None else "-",
+                        ERROR if result == ERROR else _ratio(ratio) if ratio is not None else "-",
+                        result if ratio is not None or result == ERROR else "-",
                     ]
                 )
         out.append(_table(["depth", "implementation", "ms", "/ iisignature", "result"], table, align_left=2))
@@ -697,18 +748,18 @@ def methods_section(recs: list[dict[str, Any]], cases: list[Any]) -> tuple[str, 
             whole = _find(dyadic, framework=framework, op="whole")
             if dy is None and whole is None:
                 continue
-            a, b = _timed(dy), _timed(whole)
-            ratio = a / b if a is not None and b else None
+            ratio, result = _judged(_timed(dy), _timed(whole), limit)
             found.append(
                 {
                     "table": "dyadic",
                     "framework": framework,
                     "limit": limit,
                     "ratio": ratio,
-                    "result": _verdict(ratio, limit),
+                    "result": result,
                 }
             )
-            table.append([framework, _cell(dy), _cell(whole), _ratio(ratio), _verdict(ratio, limit)])
+            shown = _ratio(ratio) if result != ERROR else ERROR
+            table.append([framework, _cell(dy), _cell(whole), shown, result])
         out.append(_table(["framework", "dyadic", "whole path", "ratio", "result"], table))
         out.append("")
     return "\n".join(out), found
@@ -741,10 +792,13 @@ def kernels_section(recs: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any
                 rec = _find(forward, case=case, order=order, framework=framework)
                 if rec is None:
                     continue
-                mine = _timed(rec)
-                ratio = mine / peer if mine is not None and peer and framework != "pysiglib" else None
                 limit = KERNEL_GRAM_LIMITS.get(framework) if str(case).startswith("gram") else None
-                verdict = _verdict(ratio, limit) if limit is not None and ratio is not None else "-"
+                ratio, verdict = None, "-"
+                if framework != "pysiglib":
+                    # No limit (not a Gram case): the ratio is shown, with no verdict unless ERROR.
+                    ratio, verdict = _judged(_timed(rec), peer, math.inf if limit is None else limit)
+                    if verdict != ERROR and (limit is None or ratio is None):
+                        verdict = "-"
                 if limit is not None:
                     found.append(
                         {
@@ -756,7 +810,7 @@ def kernels_section(recs: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any
                             "result": verdict,
                         }
                     )
-                shown = _ratio(ratio) if ratio else "-"
+                shown = ERROR if verdict == ERROR else _ratio(ratio) if ratio else "-"
                 table.append([f"{case} order {order}", framework, _cell(rec), shown, verdict])
         out.append(_table(["case", "framework", "ms", "/pySigLib", "result"], table, align_left=2))
         out.append("")
@@ -769,9 +823,7 @@ def kernels_section(recs: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any
             grad = _find(mmd, framework=framework, mode="gradient")
             if fwd is None and grad is None:
                 continue
-            f, g = _timed(fwd), _timed(grad)
-            ratio = g / f if f and g is not None else None
-            verdict = _verdict(ratio, KERNEL_GRADIENT_LIMIT)
+            ratio, verdict = _judged(_timed(grad), _timed(fwd), KERNEL_GRADIENT_LIMIT)
             found.append(
                 {
                     "table": "mmd",
@@ -781,7 +833,8 @@ def kernels_section(recs: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any
                     "result": verdict,
                 }
             )
-            table.append([framework, _cell(fwd), _cell(grad), _ratio(ratio), verdict])
+            shown = _ratio(ratio) if verdict != ERROR else ERROR
+            table.append([framework, _cell(fwd), _cell(grad), shown, verdict])
         out.append(_table(["framework", "forward ms", "gradient ms", "ratio", "result"], table))
         out.append("")
     return "\n".join(out), found

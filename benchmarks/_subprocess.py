@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks import _config
+from benchmarks._workers import _protocol
 
 
 class WorkerTimeoutError(RuntimeError):
@@ -39,8 +40,8 @@ def worker_env(
     """
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
-    for key in [k for k in env if k.startswith("KERAS_SIG_BENCH_")]:
-        env.pop(key)
+    for key in [k for k in env if k.startswith("KERAS_SIG_BENCH_") and k != _protocol.ENV_TORCH_THREADS]:
+        env.pop(key)  # the torch thread count stays: the workers set it too
     entries = ([str(_config.REPO)] if ours else []) + list(pythonpath or [])
     if entries:
         env["PYTHONPATH"] = os.pathsep.join(entries)

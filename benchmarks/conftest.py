@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import importlib.metadata
+import importlib.util
 import json
 import os
 import sys
@@ -18,6 +19,7 @@ if _REPO not in sys.path:  # plain `pytest benchmarks/` does not put the checkou
 
 from benchmarks import _config  # noqa: E402
 from benchmarks._record import META_KEY  # noqa: E402
+from benchmarks._workers import _protocol  # noqa: E402
 
 _GROUP_FILES = {
     "signature": "test_signature.py",
@@ -64,6 +66,18 @@ def pytest_configure(config: pytest.Config) -> None:
     # pytest-benchmark warns at session end when nothing was timed (all skipped,
     # --only matching nothing): a message, not an error.
     config.addinivalue_line("filterwarnings", "default::pytest_benchmark.logger.PytestBenchmarkWarning")
+    # Every torch row (ours, signatory) runs on the same, explicit thread count.
+    if importlib.util.find_spec("torch") is not None:
+        _protocol.set_torch_threads()
+
+
+def torch_threads() -> int | None:
+    """PyTorch's intra-op threads in this process, or None if torch is not installed."""
+    if importlib.util.find_spec("torch") is None:
+        return None
+    import torch
+
+    return int(torch.get_num_threads())
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -73,6 +87,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"keras_sig benchmarks: grid {grid.name}, groups {', '.join(_config.groups())}, "
         f"protocol {grid.settings.to_dict()}",
         f"keras-sig 1.0.2 virtualenv: {legacy or 'not found at ' + str(_config.legacy_venv())}",
+        f"torch intra-op threads: {torch_threads() or 'torch not installed'}",
     ]
 
 
@@ -99,6 +114,7 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
         "versions": versions(),
         "grid": _config.grid().name,
         "cpu_count": os.cpu_count(),
+        "torch_threads": torch_threads(),
     }
 
 

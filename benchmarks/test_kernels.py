@@ -54,7 +54,7 @@ def _convert(framework: str) -> tuple[Callable[[np.ndarray], Any], Callable[[Any
     if framework == "torch":
         import torch
 
-        torch.set_num_threads(1)
+        # one thread unless --torch-threads says otherwise: conftest sets torch's threads
         return torch.tensor, lambda y: y
     return np.asarray, lambda y: y
 
@@ -140,7 +140,7 @@ def test_mmd_gradient(benchmark: Any, request: pytest.FixtureRequest, framework:
     else:
         import torch
 
-        torch.set_num_threads(1)
+        # one thread unless --torch-threads says otherwise: conftest sets torch's threads
 
         def run() -> Any:
             a = torch.tensor(x, requires_grad=mode == "gradient")

@@ -324,6 +324,7 @@ def dyadic_signature(
     *,
     inverse: bool = False,
     scalar_term: bool = False,
+    lengths: Array | None = None,
     method: Method = "auto",
     memory_budget: int | None = None,
     xp: Namespace | None = None,
@@ -346,6 +347,13 @@ def dyadic_signature(
     dyadic_depth : int
         The finest level, ``>= 0``. Where a level has more pieces than the
         path has increments, some pieces are a single point (signature zero).
+    lengths : int array of shape (...), optional
+        The number of points of each series of a ragged batch, as in
+        :func:`keras_sig.signature`: each series is cut by its own length, so
+        its pieces are those of ``path[i, :lengths[i]]`` alone. The cuts then
+        depend on the data: the finest pieces are gathered with
+        ``take_along_axis`` (on the device, no round-trip), their batch padded
+        to the longest piece a series of ``length`` points can have.
     inverse, scalar_term, method, memory_budget, xp
         As for :func:`keras_sig.signature`, applied to every piece.
 
@@ -391,8 +399,21 @@ def dyadic_signature(
     path, xp, length = _path(path, xp)
     depth = check_int("depth", depth, minimum=1)
     dyadic_depth = check_int("dyadic_depth", dyadic_depth, minimum=0)
-    finest = _transforms.dyadic_plan(length, dyadic_depth)[2**dyadic_depth - 1 :]
-    sigs = _windows_signature(path, xp, finest, depth, _options(inverse, False, method, memory_budget))
+    options = _options(inverse, False, method, memory_budget)
+    held = _api.lengths_array(lengths, path, xp)
+    if held is None:
+        finest = _transforms.dyadic_plan(length, dyadic_depth)[2**dyadic_depth - 1 :]
+        sigs = _windows_signature(path, xp, finest, depth, options)
+    else:
+        width = _transforms.dyadic_width(length, dyadic_depth)
+
+        def pieces() -> Array:
+            device = device_of(path, xp)
+            piece = xp.asarray([[float(i)] for i in range(2**dyadic_depth)], dtype=path.dtype, device=device)
+            point = xp.asarray([[float(t) for t in range(width)]], dtype=path.dtype, device=device)
+            return _transforms.ragged_dyadic_pieces(path, held, piece, point, xp=xp)
+
+        sigs = _api.signature(_placed(pieces, path, xp), depth, xp=xp, **options)
 
     def combine() -> Array:
         out = _transforms.dyadic_levels(sigs, path.shape[-1], depth, inverse=inverse, xp=xp)

@@ -104,6 +104,22 @@ def test_targets_take_our_fastest_row_and_say_pass_or_miss(tmp_path):
     assert "MISS" in table
 
 
+def test_a_target_of_a_broken_median_is_an_error_not_a_pass(tmp_path):
+    res = _results.Results(tmp_path, {"device": "gpu", "mode": "full"})
+    for impl, kind, ms in [("ours-jax-auto", "forward", -0.5), ("legacy-jax_gpu_signature", "forward", 1.0)]:
+        res.signature({**_sig_row(impl, kind, ms), "label": impl, "status": "ok", "median_ms": ms})
+    res.training(
+        {"backend": "jax", "length": 20, "impl": "ours", "label": "o", "status": "ok", "step_ms": 0.0}
+    )
+    res.training(
+        {"backend": "jax", "length": 20, "impl": "legacy", "label": "l", "status": "ok", "step_ms": 4.0}
+    )
+    by_name = {t["target"]: t for t in res.data["targets"]}
+    assert by_name["JAX forward / 1.0.2 jax_gpu_signature"]["verdict"] == "ERROR"
+    assert by_name["jax training step / 1.0.2"]["verdict"] == "ERROR"
+    assert "ratio" not in by_name["jax training step / 1.0.2"]
+
+
 def test_a_missing_side_gives_no_verdict(tmp_path):
     res = _results.Results(tmp_path, {"device": "cpu", "mode": "quick"})
     row = {**_sig_row("ours-jax-auto", "forward", 1.0), "label": "a", "status": "ok", "median_ms": 1.0}

@@ -7,6 +7,8 @@ reads it cannot pass).
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -16,6 +18,7 @@ from tests._backends import BACKENDS_BY_NAME
 
 METHODS = ["sequential", "parallel", "auto", "chunked"]
 DEPTH = 3
+TOL64 = {"rtol": 1e-10, "atol": 1e-12}
 
 
 def _method(method: str) -> dict:
@@ -131,3 +134,85 @@ def test_windowed_signature_lengths(backend, dtype, tol, rng):
         ]
     )
     np.testing.assert_allclose(backend.to_numpy(got), want, **tol)
+
+
+def _own_dyadic(x: np.ndarray, lengths: list[int], dyadic_depth: int, **options) -> np.ndarray:
+    """Each series' dyadic signatures from its own points, cut by its own length."""
+    out = []
+    for series, n in zip(x, lengths, strict=True):
+        steps = n - 1
+        sigs = []
+        for level in range(dyadic_depth + 1):
+            cuts = [(i * steps) >> level for i in range(2**level + 1)]
+            for first, last in itertools.pairwise(cuts):
+                sigs.append(reference.signature(series[first : last + 1], DEPTH, **options))
+        out.append(np.stack(sigs))
+    return np.stack(out)
+
+
+@pytest.mark.parametrize("dyadic_depth", [0, 2, 3])
+@pytest.mark.parametrize("device_lengths", [False, True], ids=["host", "device"])
+def test_dyadic_signature_lengths(backend, dtype, tol, rng, dyadic_depth, device_lengths):
+    lengths = [13, 8, 2, 1, 5]
+    x = _ragged(rng, lengths, 13)
+    given = backend.asarray(np.asarray(lengths)) if device_lengths else lengths
+    got = keras_sig.dyadic_signature(backend.asarray(x, dtype), DEPTH, dyadic_depth, lengths=given)
+    assert got.shape == (5, 2 ** (dyadic_depth + 1) - 1, keras_sig.sigdim(3, DEPTH))
+    np.testing.assert_allclose(backend.to_numpy(got), _own_dyadic(x, lengths, dyadic_depth), **tol)
+
+
+def test_dyadic_signature_lengths_options_and_broadcast(backend, tol, rng):
+    lengths = [[9, 4], [6, 9]]
+    x = _ragged(rng, [9, 4, 6, 9], 9).reshape(2, 2, 9, 3)
+    got = keras_sig.dyadic_signature(
+        backend.asarray(x), DEPTH, 2, lengths=lengths, inverse=True, scalar_term=True, method="parallel"
+    )
+    flat = _own_dyadic(x.reshape(4, 9, 3), [9, 4, 6, 9], 2, inverse=True, scalar_term=True)
+    np.testing.assert_allclose(backend.to_numpy(got), flat.reshape(2, 2, 7, -1), **TOL64)
+    # one length for every series broadcasts
+    same = keras_sig.dyadic_signature(backend.asarray(x), DEPTH, 2, lengths=4)
+    np.testing.assert_allclose(
+        backend.to_numpy(same), _own_dyadic(x.reshape(4, 9, 3), [4] * 4, 2).reshape(2, 2, 7, -1), **TOL64
+    )
+
+
+@pytest.mark.skipif("jax" not in BACKENDS_BY_NAME, reason="jax is not in this session's backends")
+def test_dyadic_signature_traced_lengths_jax(rng):
+    import jax
+    import jax.numpy as jnp
+
+    lengths = [11, 3, 7]
+    x = _ragged(rng, lengths, 11)
+    fn = jax.jit(lambda p, n: keras_sig.dyadic_signature(p, DEPTH, 2, lengths=n))
+    got = fn(jnp.asarray(x), jnp.asarray(lengths))
+    np.testing.assert_allclose(np.asarray(got), _own_dyadic(x, lengths, 2), **TOL64)
+
+
+@pytest.mark.skipif("tensorflow" not in BACKENDS_BY_NAME, reason="tensorflow is not in this session")
+@pytest.mark.parametrize("jit_compile", [False, True], ids=["graph", "xla"])
+def test_dyadic_signature_traced_lengths_tensorflow(rng, jit_compile):
+    import tensorflow as tf
+
+    lengths = [11, 3, 7]
+    x = _ragged(rng, lengths, 11)
+    spec = (tf.TensorSpec((None, 11, 3), tf.float64), tf.TensorSpec((None,), tf.int32))
+    fn = tf.function(
+        lambda p, n: keras_sig.dyadic_signature(p, DEPTH, 2, lengths=n),
+        input_signature=spec,
+        jit_compile=jit_compile,
+    )
+    got = fn(tf.constant(x), tf.constant(lengths, tf.int32))
+    np.testing.assert_allclose(got.numpy(), _own_dyadic(x, lengths, 2), **TOL64)
+
+
+@pytest.mark.skipif("torch" not in BACKENDS_BY_NAME, reason="torch is not in this session's backends")
+def test_dyadic_signature_lengths_gradient_ignores_the_padding(rng):
+    import torch
+
+    lengths = [9, 5]
+    x = torch.tensor(_ragged(rng, lengths, 9), requires_grad=True)
+    keras_sig.dyadic_signature(x, DEPTH, 2, lengths=lengths).sum().backward()
+    assert torch.all(x.grad[1, 5:] == 0)
+    own = torch.tensor(x.detach().numpy()[1, :5], requires_grad=True)
+    keras_sig.dyadic_signature(own, DEPTH, 2).sum().backward()
+    torch.testing.assert_close(x.grad[1, :5], own.grad, rtol=1e-10, atol=1e-12)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +16,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from keras_sig.sklearn import SignatureTransformer
+from tests._backends import BACKENDS_BY_NAME
 from tests.data.make_sktime_reference import SETTINGS
 
 DATA = Path(__file__).parent / "data"
@@ -119,3 +122,39 @@ def test_ragged_log_signatures_on_every_backend(backend, rng):
     expected = tfm.fit_transform(series)
     out = tfm.fit_transform([backend.asarray(s) for s in series])
     np.testing.assert_allclose(backend.to_numpy(out), expected, rtol=1e-10, atol=1e-12)
+
+
+# examples/basic_motions.py reads BasicMotions from sktime's wheel, which the numpy
+# nox session installs with --no-deps (KERAS_SIG_TEST_REQUIRE_DATASETS=1: missing fails).
+_DATASETS_REQUIRED = os.environ.get("KERAS_SIG_TEST_REQUIRE_DATASETS") == "1"
+
+
+@pytest.mark.skipif("numpy" not in BACKENDS_BY_NAME, reason="the example runs in the numpy session")
+def test_basic_motions_example_classifies_a_real_dataset():
+    if importlib.util.find_spec("sktime") is None and not _DATASETS_REQUIRED:
+        pytest.skip("sktime's wheel (the dataset files) is not installed")
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "basic_motions.py")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "BasicMotions: train (40, 100, 6), test (40, 100, 6)" in done.stdout
+    accuracy = float(done.stdout.split("test accuracy ")[1].split()[0])
+    assert accuracy >= 0.9
+
+
+def test_load_ts_reads_channels_and_labels(tmp_path):
+    sys.path.insert(0, str(ROOT / "examples"))
+    try:
+        from basic_motions import load_ts
+    finally:
+        sys.path.remove(str(ROOT / "examples"))
+    text = "# comment\n@problemName toy\n@dimensions 2\n@data\n1,2,3:4,5,6:a\n7,8,9:1,2,3:b\n"
+    (tmp_path / "toy.ts").write_text(text, encoding="utf-8")
+    x, y = load_ts(tmp_path / "toy.ts")
+    np.testing.assert_array_equal(x[0], [[1, 4], [2, 5], [3, 6]])
+    assert x.shape == (2, 3, 2)
+    assert y.tolist() == ["a", "b"]

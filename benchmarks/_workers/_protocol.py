@@ -11,12 +11,31 @@ Reports use the median.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["FULL", "QUICK", "Settings", "measure", "rounds_for", "warm_up"]
+__all__ = [
+    "DEFAULT_TORCH_THREADS",
+    "ENV_TORCH_THREADS",
+    "FULL",
+    "QUICK",
+    "Settings",
+    "measure",
+    "rounds_for",
+    "set_torch_threads",
+    "torch_threads",
+    "warm_up",
+]
+
+# PyTorch's intra-op threads in every measurement (the suite and the workers). Not torch's
+# default (one per core): on a small shared machine its OpenMP threads, spinning beside another
+# busy process, made torch rows 20-60x slower. One thread by default, as pySigLib (n_jobs=1) and
+# iisignature run; ``python -m benchmarks --torch-threads N`` sets it.
+ENV_TORCH_THREADS = "KERAS_SIG_BENCH_TORCH_THREADS"
+DEFAULT_TORCH_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -53,6 +72,25 @@ def rounds_for(estimate: float, settings: Settings) -> int:
         return settings.max_rounds
     wanted = math.ceil(settings.budget_s / estimate)
     return int(min(settings.max_rounds, max(settings.min_rounds, wanted)))
+
+
+def torch_threads() -> int:
+    """The thread count ``KERAS_SIG_BENCH_TORCH_THREADS`` asks for (default 1)."""
+    raw = os.environ.get(ENV_TORCH_THREADS, "").strip()
+    if not raw:
+        return DEFAULT_TORCH_THREADS
+    if not raw.isdigit() or int(raw) < 1:
+        msg = f"{ENV_TORCH_THREADS} must be a positive integer; got {raw!r}"
+        raise ValueError(msg)
+    return int(raw)
+
+
+def set_torch_threads() -> int:
+    """Set PyTorch's intra-op threads to :func:`torch_threads` (imports torch); the count now set."""
+    import torch
+
+    torch.set_num_threads(torch_threads())
+    return int(torch.get_num_threads())
 
 
 def measure(fn: Callable[[], Any], settings: Settings) -> list[float]:

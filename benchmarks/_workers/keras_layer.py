@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _protocol import Settings, measure
+from _protocol import Settings, measure, set_torch_threads
 
 BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
 
@@ -139,6 +139,8 @@ def main(spec_path: str, out_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
     arrays = {name: np.load(path) for name, path in spec["arrays"].items()}
     answer: dict[str, Any] = {"backend": BACKEND}
+    if BACKEND == "torch":
+        answer["torch_threads"] = set_torch_threads()
     task = spec["task"]
     if task == "check":
         _check(spec, arrays, answer)

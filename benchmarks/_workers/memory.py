@@ -87,8 +87,11 @@ def _gradient(impl: str, method: str | None, depth: int) -> tuple[Any, Any, Any]
         return jax.numpy.asarray, grad, np.asarray
     if impl == "ours-torch":
         import torch
+        from _protocol import set_torch_threads
 
         import keras_sig
+
+        set_torch_threads()
 
         def grad_torch(p: Any) -> Any:
             p.grad = None

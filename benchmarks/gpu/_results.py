@@ -12,6 +12,11 @@ JSON_NAME = "gpu_kit.json"
 MARKDOWN_NAME = "gpu_kit.md"
 
 
+def _sound(value: float | None) -> bool:
+    """Missing (None), or a positive finite measurement: what a ratio may be taken of."""
+    return value is None or (math.isfinite(value) and value > 0)
+
+
 @dataclass(frozen=True)
 class Target:
     """``ours / theirs <= limit`` on one case (in both dtypes)."""
@@ -111,7 +116,9 @@ class Results:
                 mine = {k: v for k, v in mine.items() if v is not None}
                 row: dict[str, Any] = {"target": target.name, "case": target.case, "dtype": dtype}
                 row["limit"] = target.limit
-                if theirs and mine:
+                if not all(_sound(v) for v in [theirs, *mine.values()]):
+                    row["verdict"] = "ERROR"  # a zero, negative or non-finite median: no ratio
+                elif theirs and mine:
                     best = min(mine, key=lambda k: mine[k])
                     row["ours"] = best
                     row["ratio"] = mine[best] / theirs
@@ -136,7 +143,9 @@ class Results:
                 }
                 row["limit"] = TRAIN_LIMIT
                 ours, theirs = found.get("ours", {}), found.get("legacy", {})
-                if ours.get("step_ms") and theirs.get("step_ms"):
+                if not (_sound(ours.get("step_ms")) and _sound(theirs.get("step_ms"))):
+                    row["verdict"] = "ERROR"
+                elif ours.get("step_ms") and theirs.get("step_ms"):
                     row["ratio"] = ours["step_ms"] / theirs["step_ms"]
                     row["verdict"] = "PASS" if row["ratio"] <= TRAIN_LIMIT else "MISS"
                 else:

@@ -21,6 +21,7 @@ __all__ = [
     "gather_indices",
     "invisibility_reset",
     "lead_lag",
+    "ragged_dyadic_pieces",
     "sliding_plan",
     "uniform_times",
 ]
@@ -87,6 +88,49 @@ def dyadic_plan(length: int, dyadic_depth: int) -> Plan:
         cuts = [(i * steps) >> level for i in range(2**level + 1)]
         plan.extend(itertools.pairwise(cuts))
     return plan
+
+
+def dyadic_width(length: int, dyadic_depth: int) -> int:
+    """The most points a piece of level ``dyadic_depth`` has in a series of at most ``length`` points."""
+    return -(-(length - 1) // 2**dyadic_depth) + 1
+
+
+def ragged_dyadic_pieces(path: Array, lengths: Array, piece: Array, point: Array, *, xp: Namespace) -> Array:
+    """The finest dyadic pieces of each series of a ragged batch: ``(..., 2**D, width, channels)``.
+
+    Series ``b`` has ``lengths[b]`` points (``lengths`` in the path's dtype,
+    broadcasting to its batch shape; values are clipped to ``1..length``),
+    and its pieces are cut as :func:`dyadic_plan` cuts a path of that many
+    points: piece ``i`` spans points ``(i * (n - 1)) // 2**D`` to
+    ``((i + 1) * (n - 1)) // 2**D``, padded to ``width`` points by repeating
+    its last one (a zero increment). ``piece`` ``(2**D, 1)`` and ``point``
+    ``(1, width)`` hold ``0, 1, ...`` in the path's dtype. The cuts depend on
+    the data, so the points are gathered with ``take_along_axis`` where the
+    namespace has it, and otherwise picked by a comparison with every point
+    (memory ``2**D * width * length`` per path). The arithmetic is exact in
+    the path's dtype: ``piece * (n - 1)`` is an integer below ``2**24`` for
+    any path float32 can index, and the division is by a power of two.
+    """
+    length = path.shape[-2]
+    pieces, width = piece.shape[-2], point.shape[-1]
+    n = lengths[..., None, None]
+    n = xp.where(n > length, xp.zeros_like(n) + length, n)
+    steps = xp.where(n < 1, xp.zeros_like(n), n - 1)  # (..., 1, 1)
+    start = (piece * steps) // pieces
+    end = ((piece + 1) * steps) // pieces
+    index = start + point
+    index = xp.where(index > end, end, index) + xp.zeros_like(path[..., :1, :1])  # (*batch, P, W)
+    flat = xp.reshape(index, (*path.shape[:-2], pieces * width))[..., None]  # (*batch, P * W, 1)
+    if hasattr(xp, "take_along_axis"):
+        kind = xp.__array_namespace_info__().default_dtypes()["indexing"]
+        full = flat + xp.zeros_like(path[..., :1, :])  # one index per channel: no broadcasting asked of it
+        points = xp.take_along_axis(path, xp.astype(full, kind), axis=-2)
+    else:
+        positions = xp.cumulative_sum(xp.ones_like(path[..., :1]), axis=-2) - 1  # (*batch, L, 1)
+        chosen = flat[..., None, :] == positions[..., None, :, :]  # (*batch, P * W, L, 1)
+        zeros = xp.zeros_like(path[..., None, :1, :])
+        points = xp.sum(xp.where(chosen, path[..., None, :, :], zeros), axis=-2)
+    return xp.reshape(points, (*path.shape[:-2], pieces, width, path.shape[-1]))
 
 
 def gather_indices(plan: Plan) -> tuple[list[int], int]:

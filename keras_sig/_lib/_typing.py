@@ -10,4 +10,4 @@ Array: TypeAlias = Any
 Namespace: TypeAlias = Any
 """An array-API namespace (or the TensorFlow adapter)."""
 
-Method: TypeAlias = Literal["auto", "sequential", "parallel"]
+Method: TypeAlias = Literal["auto", "sequential", "parallel", "chunked"]

@@ -231,6 +231,23 @@ class TensorFlowNamespace:
         """The entries of ``x`` at ``indices`` (1-D, integer) along ``axis``."""
         return tf.gather(x, indices, axis=axis)
 
+    def take_along_axis(self, x: Array, indices: Array, /, *, axis: int = -1) -> tf.Tensor:
+        """The entries of ``x`` at ``indices`` along ``axis``.
+
+        ``indices`` has ``x``'s shape except along ``axis`` (no broadcasting).
+        A batched ``tf.gather`` over the other axes, with ``axis`` moved last:
+        ``tf.experimental.numpy.take_along_axis`` miscomputes its shape under
+        XLA when the batch size is unknown.
+        """
+        rank = x.shape.rank
+        axis %= rank
+        order = [a for a in range(rank) if a != axis] + [axis]
+        back = [order.index(a) for a in range(rank)]
+        moved = tf.gather(
+            tf.transpose(x, order), tf.transpose(indices, order), axis=rank - 1, batch_dims=rank - 1
+        )
+        return tf.transpose(moved, back)
+
     def broadcast_to(self, x: Array, /, shape: Sequence[int]) -> tf.Tensor:
         """``x`` broadcast to ``shape`` (fully known)."""
         return tf.broadcast_to(x, shape)
