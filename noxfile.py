@@ -37,6 +37,9 @@ CPU_BACKENDS = ["numpy", "array_api_strict", "jax", "torch", "tensorflow", "dask
 # sigkan, written for keras_sig 1.0.2 (tests/test_sigkan.py), in the CPU sessions of the Keras backends.
 # Installed with --no-deps: its pins would otherwise let pip swap this library for 1.0.2.
 SIGKAN = ["sigkan==0.2.0", "keras-efficient-kan==0.1.10"]
+SIGNATORY = "signatory==1.2.6.1.9.0"  # 1.2.6 (the suffix names the torch it was released for)
+# The oracles each CPU session installs (iisignature, from the "oracle" group, in all of them).
+PEERS = {"jax": ["signax"], "torch": ["signatory", "pysiglib"]}
 # sktime's wheel ships the UEA/UCR files examples/basic_motions.py reads (tests/test_sklearn.py);
 # with --no-deps nothing else comes, and sktime itself is never imported.
 DATASETS = ["sktime==1.2.0"]
@@ -105,6 +108,13 @@ def _make_session(backend: str, device: str) -> None:
         if backend in ("jax", "torch", "tensorflow") and device == "cpu":
             session.install("--no-deps", *SIGKAN)
             env["KERAS_SIG_TEST_REQUIRE_SIGKAN"] = "1"  # a missing sigkan fails, never skips
+        if device == "cpu":
+            # The peers the session installs as oracles: tests/_backends.py's peer() fails without them.
+            env["KERAS_SIG_TEST_REQUIRE_PEERS"] = ",".join(["iisignature", *PEERS.get(backend, [])])
+        if backend == "torch" and device == "cpu":
+            # signatory 1.2.6 has no wheel for today's torch: built from its sdist against the pinned
+            # torch (no build isolation), about 5 minutes on 2 cores.
+            session.install(*pins, "--no-build-isolation", "--no-deps", SIGNATORY)
         if backend == "numpy" and device == "cpu":
             session.install("--no-deps", *DATASETS)
             env["KERAS_SIG_TEST_REQUIRE_DATASETS"] = "1"  # missing dataset files fail, never skip

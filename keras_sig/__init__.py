@@ -30,6 +30,7 @@ from keras_sig._kernels_api import (
     sig_mmd,
     sig_score,
 )
+from keras_sig._lib._sizes import DEFAULT_MAX_SIZE, get_max_size, set_max_size
 from keras_sig._logsig_api import (
     all_words,
     extract_signature_term,
@@ -75,6 +76,7 @@ _LEGACY_MODULES = ("layer", "quick_sig", "tensor_ops")
 _SUBMODULES = ("losses",)
 
 __all__ = [
+    "DEFAULT_MAX_SIZE",
     "AddTime",
     "InvisibilityReset",
     "LeadLag",
@@ -90,6 +92,7 @@ __all__ = [
     "all_words",
     "dyadic_signature",
     "extract_signature_term",
+    "get_max_size",
     "invisibility_reset",
     "jax_gpu_signature",
     "jax_signature",
@@ -101,6 +104,7 @@ __all__ = [
     "lyndon_brackets",
     "lyndon_words",
     "multi_signature_combine",
+    "set_max_size",
     "sig_kernel",
     "sig_kernel_gram",
     "sig_mmd",

@@ -30,6 +30,7 @@ from keras_sig._lib._backends import (
 )
 from keras_sig._lib._dask import blockwise_signature, is_dask_array
 from keras_sig._lib._gradients import jax_tangent_wrap, light_gradient_for
+from keras_sig._lib._sizes import check_path_size
 from keras_sig._lib._typing import Array, Method, Namespace
 
 __all__ = ["METHODS", "sigdim", "signature"]
@@ -92,6 +93,11 @@ def check_int(name: str, value: object, *, minimum: int) -> int:
             f"{name} must be an integer >= {minimum} (a Python int or a 0-d integer array); "
             f"got {_describe(value)}"
         )
+        if "Tracer" in type(value).__name__:  # a traced value: jax.jit made it an argument
+            msg = (
+                f"{name} must be a static Python int, not a traced value; got {_describe(value)}: "
+                f"under jax.jit, mark it static (jax.jit(f, static_argnums=...) or static_argnames=...)"
+            )
         raise TypeError(msg) from None
     if number < minimum:
         msg = f"{name} must be an integer >= {minimum}; got {number}"
@@ -165,6 +171,7 @@ def check_known_rank(name: str, value: Any) -> None:
 def as_array(name: str, value: Any, xp: Namespace | None) -> tuple[Array, Namespace]:
     """``value`` as an array with its namespace; nested sequences go through NumPy."""
     check_known_rank(name, value)
+    check_supported(name, value)
     if is_array(value):
         own = array_namespace(value)
         if xp is None:
@@ -227,7 +234,11 @@ def check_path(path: Array, *, subject: str = "path") -> tuple[Any, Any]:
     that is not known when tracing (TensorFlow's ``None``, a JAX symbolic
     dimension, a PyTorch ``SymInt``) is returned as ``None``.
     """
-    shape = static_shape(path if isinstance(path, (tuple, list)) else path.shape)
+    raw = path if isinstance(path, (tuple, list)) else path.shape
+    if any(isinstance(s, float) and math.isnan(s) for s in raw):  # a dask array's unknown chunk sizes
+        msg = f"{subject} is a dask array with unknown chunk sizes; call .compute_chunk_sizes() first"
+        raise ValueError(msg)
+    shape = static_shape(raw)
     if len(shape) < 2:
         msg = f"{subject} must have shape (..., length, channels); got {shape_text(shape)}"
         raise ValueError(msg)
@@ -261,18 +272,64 @@ def check_batch(name: str, shape: tuple[Any, ...], batch: tuple[Any, ...], what:
         raise ValueError(msg)
 
 
-def companion(name: str, value: Any, like: Array, xp: Namespace) -> Array:
-    """A second array argument (basepoint, initial) in ``like``'s namespace and dtype."""
+_UNSUPPORTED = {
+    "RaggedTensor": "pad it with .to_tensor() and pass each series' number of points as lengths= "
+    "(.row_lengths()), which gives each series' own signature",
+    "SparseTensor": "densify it first (tf.sparse.to_dense)",
+    "matrix": "pass a plain ndarray (np.asarray)",
+    "MaskedArray": "fill it first (.filled()), or pass each series' number of points as lengths=",
+}
+
+
+def check_supported(name: str, value: Any) -> None:
+    """A TypeError naming ``name`` for array types whose values are not a plain dense array.
+
+    ``tf.RaggedTensor``, ``tf.SparseTensor``, ``np.matrix`` (always 2-d), NumPy
+    masked arrays (the mask would be ignored) and torch sparse tensors.
+    """
+    kind = type(value).__name__
+    module = type(value).__module__.split(".")[0]
+    hint = _UNSUPPORTED.get(kind) if module in ("tensorflow", "numpy") else None
+    layout = str(getattr(value, "layout", "torch.strided"))
+    if hint is None and module == "torch" and layout != "torch.strided":
+        kind, hint = f"{type(value).__name__} of layout {layout}", "densify it first (.to_dense())"
+    if hint is not None:
+        msg = f"{name} must be a dense array; got a {kind}: {hint}"
+        raise TypeError(msg)
+
+
+def _is_plain_numpy(value: Any) -> bool:
+    return type(value).__module__ == "numpy" and type(value).__name__ == "ndarray"
+
+
+def companion(name: str, value: Any, like: Array, xp: Namespace, *, like_name: str = "path") -> Array:
+    """A further array argument (``basepoint``, ``initial``, ``sig2``, ...) in ``like``'s namespace.
+
+    The rule for arguments from other libraries or devices than ``like``
+    (README, "Arguments from other libraries and devices"): Python numbers and
+    nested sequences, and NumPy arrays, are converted to ``like``'s library,
+    dtype and device (a dask ``like`` also takes arrays of its blocks' type);
+    an array of another library is a TypeError naming ``name``, and one on
+    another device than ``like`` (PyTorch, CuPy, array-api-strict) a
+    ValueError naming it. JAX and TensorFlow place arrays themselves.
+    """
     check_known_rank(name, value)
+    check_supported(name, value)
     if is_array(value):
         arr = value
         try:
             array_namespace(like, value)
         except TypeError as exc:
-            if not is_dask_array(like):
-                msg = f"{name} must come from the same array library as path; got {type(value).__name__}"
+            block_type = type(getattr(like, "_meta", None)) if is_dask_array(like) else None
+            if not (_is_plain_numpy(value) or type(value) is block_type):
+                msg = (
+                    f"{name} must come from the same array library as {like_name} "
+                    f"({type(like).__name__}), or be a NumPy array; got {type(value).__name__}"
+                )
                 raise TypeError(msg) from exc
-            arr = xp.asarray(value)  # a NumPy (or CuPy) array beside a dask path
+            arr = xp.asarray(value) if is_dask_array(like) else xp.asarray(value, device=device_of(like, xp))
+        else:
+            check_same_device(name, value, like, xp, like_name=like_name)
     else:
         try:
             arr = xp.asarray(value, device=device_of(like, xp))
@@ -283,6 +340,25 @@ def companion(name: str, value: Any, like: Array, xp: Namespace) -> Array:
     if arr.dtype != like.dtype:
         arr = xp.astype(arr, like.dtype)
     return arr
+
+
+def check_same_device(
+    name: str, value: Array, like: Array, xp: Namespace, *, like_name: str = "path"
+) -> None:
+    """A ValueError naming ``name`` if ``value`` is on another device than ``like``.
+
+    Only where the library would not place it itself: PyTorch, CuPy and
+    array-api-strict (JAX, TensorFlow and dask arrays are not compared).
+    """
+    if is_jax_namespace(xp) or is_dask_array(like) or getattr(xp, "_keras_sig_adapter", False):
+        return
+    try:
+        mine, theirs = device_of(value, xp), device_of(like, xp)
+    except (AttributeError, TypeError, ValueError):  # pragma: no cover - a device-less array
+        return
+    if mine != theirs:
+        msg = f"{name} is on device {mine}, but {like_name} is on {theirs}: move it there first"
+        raise ValueError(msg)
 
 
 def basepoint_array(basepoint: Any, path: Array, xp: Namespace) -> Array | None:
@@ -303,7 +379,19 @@ def basepoint_array(basepoint: Any, path: Array, xp: Namespace) -> Array | None:
         msg = f"basepoint must have shape (..., {channels}) to match path's channels; got {shape_text(shape)}"
         raise ValueError(msg)
     check_batch("basepoint", shape[:-1], tuple(path.shape[:-2]), f"(..., {channels})")
-    return arr
+    return broadcast_batch(arr, path, xp)
+
+
+def broadcast_batch(arr: Array, path: Array, xp: Namespace) -> Array:
+    """``arr`` ``(..., size)`` with its leading dimensions broadcast to ``path``'s batch shape.
+
+    Adding zeros shaped like the path's first point broadcasts where a batch
+    size is unknown when tracing too (TensorFlow's ``broadcast_to`` needs a
+    known shape), and keeps ``arr``'s values and gradient as they are.
+    """
+    if static_shape(arr.shape[:-1]) == static_shape(path.shape[:-2]) and None not in static_shape(arr.shape):
+        return arr
+    return arr + xp.zeros_like(path[..., 0, :1])
 
 
 def initial_array(initial: Any, path: Array, depth: int, xp: Namespace) -> Array | None:
@@ -321,7 +409,7 @@ def initial_array(initial: Any, path: Array, depth: int, xp: Namespace) -> Array
         )
         raise ValueError(msg)
     check_batch("initial", shape[:-1], tuple(path.shape[:-2]), f"(..., {size})")
-    return arr[..., 1:] if shape[-1] == size + 1 else arr
+    return broadcast_batch(arr[..., 1:] if shape[-1] == size + 1 else arr, path, xp)
 
 
 def lengths_array(lengths: Any, path: Array, xp: Namespace) -> Array | None:
@@ -363,7 +451,7 @@ def lengths_array(lengths: Any, path: Array, xp: Namespace) -> Array | None:
             top = length if length is not None else "length"
             msg = f"lengths must lie in 1..{top} (the path's length); got {bad}"
             raise ValueError(msg)
-    return companion("lengths", lengths if host is None else host.tolist(), path, xp)
+    return companion("lengths", lengths if host is None else host, path, xp)
 
 
 def held_path(path: Array, lengths: Any, xp: Namespace) -> Array:
@@ -401,6 +489,8 @@ def chunk_length(shape: tuple[Any, ...], depth: int, *, stream: bool, itemsize: 
 
 def _balanced(total: int, most: int) -> int:
     """The chunk size for ``total`` items in as few chunks of at most ``most`` as possible, evened out."""
+    if total <= 0:  # an empty batch: nothing to split
+        return max(1, most)
     n = -(-total // max(1, most))
     return -(-total // n)
 
@@ -588,12 +678,17 @@ def signature(
         positionally, as in 1.0.2; the arguments after them are keyword-only.
     basepoint : bool or array of shape (..., channels), default False
         Prepend a point to the path: True for the origin, or the given point.
+        Its leading dimensions broadcast to the path's batch shape (a
+        ``(channels,)`` point serves every path). A NumPy array or a nested
+        list is converted to the path's library, dtype and device; this holds
+        for ``initial`` and ``lengths`` too (see Raises).
     initial : array of shape (..., sigdim), optional
         A signature to continue from (by Chen's identity the result is the
         signature of the path represented by ``initial`` followed by ``path``).
         With ``inverse=True`` it is read as an inverse signature and the result
         is the inverse signature of that concatenation. The scalar term may be
-        included (size ``sigdim + 1``).
+        included (size ``sigdim + 1``). Its leading dimensions broadcast to
+        the path's batch shape.
     inverse : bool, default False
         Return the inverse signature, which is the signature of the
         time-reversed path.
@@ -648,14 +743,31 @@ def signature(
     ------
     TypeError
         If an argument has the wrong type (a non-integer ``depth`` or
-        ``memory_budget``, a non-numeric ``path``, a non-bool flag).
+        ``memory_budget``, a traced ``depth`` under ``jax.jit``, a non-numeric
+        ``path``, a non-bool flag), if ``path`` is not a dense array (a
+        ``tf.RaggedTensor``, ``tf.SparseTensor``, ``np.matrix``, masked
+        array or torch sparse tensor), or if ``basepoint``, ``initial`` or
+        ``lengths`` is an array of another library than ``path`` that is not
+        a NumPy array.
     ValueError
         If a value is out of range or a shape does not fit (``depth < 1``, rank
         below 2, zero length or channels, a basepoint or initial of the wrong
-        shape, an unknown method).
+        shape, an unknown method), or if one path's output would have more
+        than :func:`keras_sig.get_max_size` elements (``2**31`` unless
+        :func:`keras_sig.set_max_size` changed it), refused before anything is
+        allocated, or if ``basepoint``, ``initial`` or ``lengths`` is on
+        another device than ``path`` (PyTorch, CuPy, array-api-strict).
 
     Notes
     -----
+    **Float32 range.** The level-``k`` coefficients of a path of total
+    variation ``V`` (the sum of ``|increment|`` over every step and channel)
+    are at most ``V**k / k!``, and every method's intermediates stay within a
+    few times that, so in float32 the signature to depth ``N`` is finite when
+    ``V <= (N! * 1e38) ** (1 / N)``: about ``1.4e19`` at depth 2, ``8.4e12`` at
+    3, ``7.0e9`` at 4, ``1.0e8`` at 5, ``6.4e6`` at 6, ``9.1e5`` at 7 and
+    ``2.1e5`` at 8. Past it, rescale the path or use float64.
+
     **Memory-light gradient.** With ``stream=False``, on JAX, PyTorch and
     TensorFlow, when plain autodiff of the whole path would not fit in
     ``memory_budget``, the gradient stores no prefix signature: the backward pass
@@ -698,6 +810,7 @@ def signature(
         chosen = method_from_legacy(chosen, gpu_optimized, stacklevel=2)
     path = floating("path", path, xp)
     check_path(path)
+    check_path_size(path.shape, depth, stream=stream, basepoint=basepoint)
     bp = basepoint_array(basepoint, path, xp)
     init = initial_array(initial, path, depth, xp)
     path = held_path(path, lengths, xp)

@@ -30,6 +30,7 @@ from keras_sig._api import (
     shape_text,
 )
 from keras_sig._core import _logsig, _words
+from keras_sig._core import _signature as _sig
 from keras_sig._core._algebra import antipode, chen, chen_tree, concat_levels, split_levels
 from keras_sig._lib._backends import (
     array_namespace,
@@ -41,6 +42,7 @@ from keras_sig._lib._backends import (
     placed_like,
 )
 from keras_sig._lib._dask import is_dask_array
+from keras_sig._lib._sizes import check_lyndon_count, check_path_size, check_signature_size
 from keras_sig._lib._typing import Array, Method, Namespace
 
 __all__ = [
@@ -70,7 +72,7 @@ def _channels_depth(channels: Any, depth: Any) -> tuple[int, int]:
 
 
 def _sigdim(channels: int, depth: int) -> int:
-    return sum(channels**k for k in range(1, depth + 1))
+    return _sig.sigdim(channels, depth)
 
 
 def _size(channels: int, depth: int, mode: str) -> int:
@@ -98,17 +100,8 @@ def _first(name: str, value: Any, xp: Namespace | None) -> tuple[Array, Namespac
 
 
 def _another(name: str, value: Any, like: Array, like_name: str, xp: Namespace) -> Array:
-    """A further array argument, in ``like``'s namespace and dtype."""
-    if is_array(value) and not is_dask_array(like):
-        try:
-            array_namespace(like, value)
-        except TypeError as exc:
-            msg = (
-                f"{name} must come from the same array library as {like_name} "
-                f"({type(like).__name__}); got {type(value).__name__}"
-            )
-            raise TypeError(msg) from exc
-    return companion(name, value, like, xp)
+    """A further array argument, in ``like``'s namespace and dtype (the rule of :func:`companion`)."""
+    return companion(name, value, like, xp, like_name=like_name)
 
 
 def _broadcast_batch(named: Sequence[tuple[str, tuple[Any, ...]]]) -> tuple[Any, ...]:
@@ -333,6 +326,12 @@ def lyndon_words(channels: int, depth: int) -> list[tuple[int, ...]]:
         lexicographically: entry ``i`` labels coordinate ``i`` of a
         log-signature (the same list as ``signatory.lyndon_words``).
 
+    Raises
+    ------
+    ValueError
+        If there would be more than :func:`keras_sig.get_max_size` words
+        (refused before any is made).
+
     Examples
     --------
     >>> import keras_sig
@@ -340,6 +339,7 @@ def lyndon_words(channels: int, depth: int) -> list[tuple[int, ...]]:
     [(0,), (1,), (0, 1), (0, 0, 1), (0, 1, 1)]
     """
     channels, depth = _channels_depth(channels, depth)
+    check_lyndon_count(channels, depth, "the list of Lyndon words")
     return list(_words.lyndon_words(channels, depth))
 
 
@@ -363,6 +363,12 @@ def lyndon_brackets(channels: int, depth: int) -> list[int | tuple[Any, Any]]:
         longest proper suffix that is a Lyndon word, is ``[P(u), P(v)]`` (as in
         iisignature's ``basis``, whose letters count from 1).
 
+    Raises
+    ------
+    ValueError
+        If there would be more than :func:`keras_sig.get_max_size` brackets
+        (refused before any is made).
+
     Examples
     --------
     >>> import keras_sig
@@ -370,6 +376,7 @@ def lyndon_brackets(channels: int, depth: int) -> list[int | tuple[Any, Any]]:
     [0, 1, (0, 1), (0, (0, 1)), ((0, 1), 1)]
     """
     channels, depth = _channels_depth(channels, depth)
+    check_lyndon_count(channels, depth, "the list of Lyndon brackets")
     return list(_words.lyndon_brackets(channels, depth))
 
 
@@ -390,6 +397,12 @@ def all_words(channels: int, depth: int) -> list[tuple[int, ...]]:
         lexicographically): entry ``i`` labels entry ``i`` of a signature
         without scalar term, and of an ``"expand"`` log-signature.
 
+    Raises
+    ------
+    ValueError
+        If there would be more than :func:`keras_sig.get_max_size` letters in all
+        (refused before any is made).
+
     Examples
     --------
     >>> import keras_sig
@@ -397,6 +410,7 @@ def all_words(channels: int, depth: int) -> list[tuple[int, ...]]:
     [(0,), (1,), (0, 0), (0, 1), (1, 0), (1, 1)]
     """
     channels, depth = _channels_depth(channels, depth)
+    check_signature_size(channels, depth, factor=depth, what="the list of words (their letters)")
     return list(_words.all_words(channels, depth))
 
 
@@ -487,6 +501,7 @@ def logsignature(
     inverse = check_bool("inverse", inverse)
     chosen = check_choice("method", method, METHODS)
     _, channels = check_path(path)
+    check_path_size(path.shape, depth, stream=stream, basepoint=basepoint)
     bp = basepoint_array(basepoint, path, xp)
     init = initial_array(initial, path, depth, xp)
     path = held_path(path, lengths, xp)
@@ -667,9 +682,16 @@ def _signatures(
     named: Sequence[tuple[str, Any]], channels: int, depth: int, scalar_term: bool, xp: Namespace | None
 ) -> tuple[list[Array], Namespace, tuple[Any, ...]]:
     """Validated signature arguments in one namespace and dtype, and their common batch shape."""
-    first_name, first_value = named[0]
+    # The first array that is not NumPy's leads: NumPy arrays beside it are converted to its library.
+    lead = 0
+    if xp is None:
+        lead = next((i for i, (_, v) in enumerate(named) if is_array(v) and type(v).__module__ != "numpy"), 0)
+    first_name, first_value = named[lead]
     first, xp = _first(first_name, first_value, xp)
-    arrays = [first] + [_another(name, value, first, first_name, xp) for name, value in named[1:]]
+    arrays = [
+        first if i == lead else _another(name, value, first, first_name, xp)
+        for i, (name, value) in enumerate(named)
+    ]
     size = _sigdim(channels, depth) + int(scalar_term)
     what = _sig_what(channels, depth, scalar_term)
     for (name, _), arr in zip(named, arrays, strict=True):
@@ -725,7 +747,9 @@ def signature_combine(
         Signatures of a path and of its continuation (compute ``sig2`` with
         ``basepoint`` set to the last point of the first path, or the join
         misses the step between them). Leading dimensions broadcast; ``sig2``
-        is converted to ``sig1``'s dtype.
+        is converted to ``sig1``'s dtype. A NumPy array beside another
+        library's is converted to that library (and device); arrays of two
+        other libraries are a TypeError naming ``sig2``.
     channels : int
         Number of channels ``d`` of the paths.
     depth : int
@@ -792,7 +816,9 @@ def multi_signature_combine(
         Signatures of consecutive pieces of a path (each computed with the
         previous piece's last point as ``basepoint``), as in
         ``signatory.multi_signature_combine``. Leading dimensions broadcast;
-        all are converted to the first one's dtype.
+        all are converted to the first one's dtype. NumPy arrays are converted
+        to the library of the first that is not one (as in
+        :func:`signature_combine`).
     channels : int
         Number of channels ``d`` of the paths.
     depth : int

@@ -28,7 +28,8 @@ from keras_sig._api import (
     shape_text,
 )
 from keras_sig._core import _transforms
-from keras_sig._lib._backends import device_of, placed_like
+from keras_sig._lib._backends import default_float_dtype, device_of, is_jax_namespace, placed_like
+from keras_sig._lib._sizes import check_count, check_signature_size
 from keras_sig._lib._typing import Array, Method, Namespace
 
 __all__ = ["add_time", "dyadic_signature", "invisibility_reset", "lead_lag", "windowed_signature"]
@@ -54,6 +55,16 @@ def _placed(fn: Callable[[], Array], path: Array, xp: Namespace) -> Array:
 # --------------------------------------------------------------------------- augmentations
 
 
+def _wide_dtype(path: Array, xp: Namespace) -> Any:
+    """For a 16-bit float path, float64 (float32 on JAX without 64-bit mode) to build times in; else None."""
+    dtype = path.dtype
+    if int(getattr(dtype, "itemsize", 0) or getattr(dtype, "size", 0)) != 2:
+        return None
+    if is_jax_namespace(xp) and default_float_dtype(xp, device_of(path, xp)) != xp.float64:
+        return xp.float32
+    return xp.float64
+
+
 def add_time(path: Array, *, times: Array | None = None, xp: Namespace | None = None) -> Array:
     """Add time as the first channel of a path.
 
@@ -69,7 +80,8 @@ def add_time(path: Array, *, times: Array | None = None, xp: Namespace | None = 
     times : array of shape (..., length), optional
         The time of each point, broadcast to the path's batch shape; by
         default ``length`` equally spaced times from 0 to 1 (0 for a single
-        point).
+        point), which for a 16-bit path are computed in float64 (float32 on
+        JAX without 64-bit mode) and rounded once.
     xp : namespace, optional
         Array namespace to use instead of the one inferred from ``path``.
 
@@ -101,8 +113,11 @@ def add_time(path: Array, *, times: Array | None = None, xp: Namespace | None = 
     """
     path, xp, length = _path(path, xp, known_length=times is not None)
     if times is None:
+        wide = _wide_dtype(path, xp)
         return _placed(
-            lambda: _transforms.add_time(path, _transforms.uniform_times(path, xp=xp), xp=xp), path, xp
+            lambda: _transforms.add_time(path, _transforms.uniform_times(path, xp=xp, dtype=wide), xp=xp),
+            path,
+            xp,
         )
     given = companion("times", times, path, xp)
     shape = tuple(given.shape)
@@ -212,19 +227,59 @@ def invisibility_reset(path: Array, *, xp: Namespace | None = None) -> Array:
 def _windows_signature(
     path: Array,
     xp: Namespace,
-    plan: _transforms.Plan,
+    plan: _transforms.Plan | tuple[Any, int, int],
     depth: int,
     options: dict[str, Any],
 ) -> Array:
-    """:func:`keras_sig.signature` of the windows of ``plan``: shape ``(..., len(plan), sigdim)``."""
-    indices, width = _transforms.gather_indices(plan)
+    """:func:`keras_sig.signature` of the windows of ``plan``: shape ``(..., len(plan), sigdim)``.
+
+    ``plan`` may also be ``(indices, width, windows)``, the gather indices already made.
+    """
+    if isinstance(plan, tuple):
+        indices, width, windows = plan
+    else:
+        (indices, width), windows = _transforms.gather_indices(plan), len(plan)
 
     def gather() -> Array:
         index = xp.asarray(indices, device=device_of(path, xp))
         flat = xp.take(path, index, axis=-2)
-        return xp.reshape(flat, (*path.shape[:-2], len(plan), width, path.shape[-1]))
+        return xp.reshape(flat, (*path.shape[:-2], windows, width, path.shape[-1]))
 
     return _api.signature(_placed(gather, path, xp), depth, xp=xp, **options)
+
+
+def _dyadic_gather(length: int, dyadic_depth: int) -> _transforms.Plan | tuple[Any, int, int]:
+    """The finest dyadic pieces: as gather indices made by NumPy on the host where it is installed.
+
+    The same indices as :func:`~keras_sig._core._transforms.gather_indices` of
+    the finest level of :func:`~keras_sig._core._transforms.dyadic_plan`, in
+    array operations rather than a Python loop over ``2**dyadic_depth`` pieces
+    (a minute at ``dyadic_depth=25``). ``2**dyadic_depth * length`` fits int64:
+    the size guard admits at most ``2**31`` pieces.
+    """
+    pieces = 2**dyadic_depth
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy is nearly always present
+        return _transforms.dyadic_plan(length, dyadic_depth)[pieces - 1 :]
+    cuts = (np.arange(pieces + 1, dtype=np.int64) * (length - 1)) >> dyadic_depth
+    first, last = cuts[:-1, None], cuts[1:, None]
+    width = int((last - first).max()) + 1
+    indices = np.minimum(first + np.arange(width, dtype=np.int64), last).reshape(-1)
+    return indices, width, pieces
+
+
+def _check_windows(
+    shape: tuple[Any, ...], depth: int, *, signatures: int, gathered: int, width: int, what: str
+) -> None:
+    """A ValueError if the ``signatures`` per path, or the ``gathered`` pieces' points, pass the limits."""
+    channels = shape[-1]
+    check_count(
+        gathered * width * channels, what=f"{what}: the {gathered} gathered of {width} points per path"
+    )
+    check_signature_size(
+        channels, depth, factor=signatures, what=f"{what}: their signatures", batch=shape[:-2]
+    )
 
 
 def _options(inverse: bool, scalar_term: bool, method: Method, memory_budget: int | None) -> dict[str, Any]:
@@ -312,6 +367,9 @@ def windowed_signature(
     if window > length:
         msg = f"window must be at most the path's length ({length} points); got {window}"
         raise ValueError(msg)
+    windows = (length - window) // step + 1
+    what = f"the {windows} windows"
+    _check_windows(path.shape, depth, signatures=windows, gathered=windows, width=window, what=what)
     path = _api.held_path(path, lengths, xp)
     plan = _transforms.sliding_plan(length, window, step)
     return _windows_signature(path, xp, plan, depth, _options(inverse, scalar_term, method, memory_budget))
@@ -400,10 +458,19 @@ def dyadic_signature(
     depth = check_int("depth", depth, minimum=1)
     dyadic_depth = check_int("dyadic_depth", dyadic_depth, minimum=0)
     options = _options(inverse, False, method, memory_budget)
+    if dyadic_depth > 61:  # 2**62 pieces or more: no array could hold them
+        check_count(2**63, what=f"dyadic_depth={dyadic_depth}: the dyadic pieces per path", per_path=False)
+    _check_windows(
+        path.shape,
+        depth,
+        signatures=2 ** (dyadic_depth + 1) - 1,
+        gathered=2**dyadic_depth,
+        width=_transforms.dyadic_width(length, dyadic_depth),
+        what=f"dyadic_depth={dyadic_depth}: the {2 ** (dyadic_depth + 1) - 1} dyadic pieces",
+    )
     held = _api.lengths_array(lengths, path, xp)
     if held is None:
-        finest = _transforms.dyadic_plan(length, dyadic_depth)[2**dyadic_depth - 1 :]
-        sigs = _windows_signature(path, xp, finest, depth, options)
+        sigs = _windows_signature(path, xp, _dyadic_gather(length, dyadic_depth), depth, options)
     else:
         width = _transforms.dyadic_width(length, dyadic_depth)
 

@@ -192,3 +192,18 @@ def keras_for_session() -> Any:
     if wanted:
         return importlib.import_module("keras")
     return pytest.importorskip("keras")
+
+
+def peer(name: str) -> Any:
+    """A peer library used as an oracle (signatory, signax, iisignature, pysiglib), or a skip.
+
+    A session that installs the peer lists it in ``KERAS_SIG_TEST_REQUIRE_PEERS``
+    (comma-separated; noxfile.py sets it): there a missing peer fails the test
+    instead of skipping it, so a broken install cannot pass as a green run.
+    """
+    import pytest
+
+    required = {n.strip() for n in os.environ.get("KERAS_SIG_TEST_REQUIRE_PEERS", "").split(",")}
+    if name in required:
+        return importlib.import_module(name)
+    return pytest.importorskip(name)

@@ -90,7 +90,11 @@ def signature(
                 levels = tensor_mul(levels, init, depth) if inverse else tensor_mul(init, levels, depth)
             rows.append(flatten(levels, scalar_term))
         results.append(np.stack(rows) if stream else rows[0])
-    out = np.stack(results) if results else np.zeros((0,))
+    if not results:  # an empty batch
+        size = sum(channels**k for k in range(int(not scalar_term), depth + 1))
+        steps = path.shape[-2] - 1 + int(basepoint is not False)
+        return np.zeros((*batch, steps, size) if stream else (*batch, size))
+    out = np.stack(results)
     return np.reshape(out, (*batch, *out.shape[1:]))
 
 
@@ -193,7 +197,8 @@ def signature_to_logsignature(sig: np.ndarray, channels: int, depth: int, mode: 
                 level = [i for i, w in enumerate(words) if len(w) == k]
                 coords.append(_bracket_coordinates(at_words[level], [words[i] for i in level], channels))
             rows.append(np.concatenate(coords))
-    out = np.stack(rows) if rows else np.zeros((0, 1))
+    empty = sum(channels**k for k in range(1, depth + 1)) if mode == "expand" else len(words)
+    out = np.stack(rows) if rows else np.zeros((0, empty))
     return np.reshape(out, (*sig.shape[:-1], out.shape[-1]))
 
 
@@ -204,6 +209,8 @@ def _bracket_coordinates(
 
     ``A[i, j]`` is the coefficient of Lyndon word ``i`` in the expansion of bracket ``j``.
     """
+    if not level_words:  # one channel: no Lyndon word longer than 1
+        return np.zeros(0)
     a = np.array(
         [[bracket_tensor(standard_bracket(w), channels)[u] for w in level_words] for u in level_words]
     )

@@ -11,7 +11,7 @@ import pytest
 import keras_sig
 from keras_sig import _logsig_api
 from tests import reference
-from tests._backends import BACKENDS_BY_NAME
+from tests._backends import BACKENDS_BY_NAME, peer
 
 MODES = ["words", "brackets", "expand"]
 
@@ -69,7 +69,7 @@ def test_results_are_fresh_lists():
 
 
 def test_brackets_match_iisignature_basis():
-    iisignature = pytest.importorskip("iisignature")
+    iisignature = peer("iisignature")
 
     def text(bracket):
         if isinstance(bracket, int):
@@ -82,7 +82,7 @@ def test_brackets_match_iisignature_basis():
 
 
 def test_words_and_brackets_match_signatory():
-    signatory = pytest.importorskip("signatory")
+    signatory = peer("signatory")
     for channels, depth in [(2, 5), (3, 4)]:
         assert keras_sig.lyndon_words(channels, depth) == [
             tuple(w) for w in signatory.lyndon_words(channels, depth)
@@ -205,7 +205,7 @@ def test_inverse_combined_with_the_signature_is_the_identity(backend, dtype, tol
 def test_combine_matches_signatory(rng):
     if "torch" not in BACKENDS_BY_NAME:
         pytest.skip("signatory works on torch tensors")
-    signatory = pytest.importorskip("signatory")
+    signatory = peer("signatory")
     import torch
 
     sigs = [signatory.signature(torch.tensor(rng.normal(size=(3, 5, 3))), 4) for _ in range(4)]
@@ -473,9 +473,18 @@ def test_bad_input_raises_a_clear_error(backend, call, error, match):
 
 def test_mixing_libraries_is_refused():
     torch = pytest.importorskip("torch")
-    sig = np.zeros((2, 14))
-    with pytest.raises(TypeError, match=r"sig2 must come from the same array library as sig1"):
-        keras_sig.signature_combine(sig, torch.zeros(2, 14, dtype=torch.float64), 2, 3)
+    strict = pytest.importorskip("array_api_strict")
+    sig = torch.zeros(2, 14, dtype=torch.float64)
+    with pytest.raises(TypeError, match=r"sig2 must come from the same array library as sig1 \(Tensor\)"):
+        keras_sig.signature_combine(sig, strict.zeros((2, 14), dtype=strict.float64), 2, 3)
+
+
+def test_a_numpy_argument_is_converted_to_the_other_library():
+    torch = pytest.importorskip("torch")
+    sig = keras_sig.signature(np.cumsum(np.ones((2, 4, 2)), axis=1), 3)
+    combined = keras_sig.signature_combine(sig, torch.as_tensor(sig), 2, 3)
+    assert isinstance(combined, torch.Tensor)
+    np.testing.assert_allclose(combined.numpy(), keras_sig.signature_combine(sig, sig, 2, 3))
 
 
 # --------------------------------------------------------------------------- docs

@@ -13,14 +13,14 @@ import numpy as np
 import pytest
 
 import keras_sig
-from tests._backends import BACKENDS_BY_NAME
+from tests._backends import BACKENDS_BY_NAME, peer
 
 pytestmark = pytest.mark.skipif("torch" not in BACKENDS_BY_NAME, reason="signatory works on torch tensors")
 
 
 @pytest.mark.parametrize("method", ["sequential", "parallel"])
 def test_every_option_matches_signatory(method, rng):
-    signatory = pytest.importorskip("signatory")
+    signatory = peer("signatory")
     import torch
 
     x = torch.tensor(rng.normal(size=(3, 12, 3)))

@@ -9,7 +9,7 @@ import pytest
 
 import keras_sig
 from tests import reference
-from tests._backends import BACKENDS_BY_NAME
+from tests._backends import BACKENDS_BY_NAME, peer
 
 MODES = ["words", "brackets", "expand"]
 
@@ -192,7 +192,7 @@ def test_nested_lists_and_xp(rng):
 
 @pytest.mark.parametrize(("channels", "depth"), [(2, 6), (3, 4), (5, 4), (4, 5)])
 def test_brackets_and_expand_match_iisignature(backend, rng, channels, depth):
-    iisignature = pytest.importorskip("iisignature")
+    iisignature = peer("iisignature")
     path = np.cumsum(rng.normal(size=(3, 12, channels)) * 0.3, axis=1)
     x = backend.asarray(path, "float64")
     brackets = iisignature.logsig(path, iisignature.prepare(channels, depth))
@@ -206,7 +206,7 @@ def test_brackets_and_expand_match_iisignature(backend, rng, channels, depth):
 @pytest.mark.skipif("jax" not in BACKENDS_BY_NAME, reason="signax runs on JAX")
 @pytest.mark.parametrize("stream", [False, True])
 def test_words_match_signax(rng, stream):
-    signax = pytest.importorskip("signax")
+    signax = peer("signax")
     jnp = BACKENDS_BY_NAME["jax"].module.numpy
     path = jnp.asarray(np.cumsum(rng.normal(size=(3, 10, 3)) * 0.3, axis=1))
     expected = np.asarray(signax.logsignature(path, 4, stream=stream))
@@ -217,7 +217,7 @@ def test_words_match_signax(rng, stream):
 @pytest.mark.skipif("torch" not in BACKENDS_BY_NAME, reason="signatory works on torch tensors")
 @pytest.mark.parametrize("mode", MODES)
 def test_every_option_matches_signatory(rng, mode):
-    signatory = pytest.importorskip("signatory")
+    signatory = peer("signatory")
     import torch
 
     x = torch.tensor(rng.normal(size=(3, 9, 3)))

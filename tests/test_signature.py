@@ -9,6 +9,7 @@ import pytest
 
 import keras_sig
 from tests import reference
+from tests._backends import peer
 
 METHODS = ["sequential", "parallel", "auto", "chunked"]
 
@@ -77,7 +78,7 @@ def test_matches_reference(backend, dtype, tol, rng, method, stream, option):
 
 @pytest.mark.parametrize("method", ["sequential", "parallel", "chunked"])
 def test_methods_agree_and_match_iisignature(backend, method, rng):
-    iisignature = pytest.importorskip("iisignature")
+    iisignature = peer("iisignature")
     path = rng.normal(size=(3, 40, 4)) * 0.3
     for depth, stream in itertools.product([1, 2, 5], [False, True]):
         got = backend.to_numpy(
@@ -316,7 +317,7 @@ def test_float32_stays_accurate_on_long_paths(backend, method, rng):
 def reference_signature_fast(path: np.ndarray, depth: int) -> np.ndarray:
     """Float64 signature for long paths, cross-checked against iisignature when present."""
     got = keras_sig.signature(path, depth, method="sequential")
-    iisignature = pytest.importorskip("iisignature")
+    iisignature = peer("iisignature")
     np.testing.assert_allclose(got, iisignature.sig(path, depth), rtol=1e-9, atol=1e-12)
     return got
 

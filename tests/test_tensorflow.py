@@ -280,8 +280,13 @@ def test_bad_companions_are_caught_while_tracing():
         fn.get_concrete_function(tf.TensorSpec([None, None, 3]), tf.TensorSpec([None, 4]))
     with pytest.raises(ValueError, match=r"basepoint must have shape .*batch shape \(2,\); got \(5,\)"):
         fn.get_concrete_function(tf.TensorSpec([2, None, 3]), tf.TensorSpec([5, 3]))
+    strict = pytest.importorskip("array_api_strict")
     with pytest.raises(TypeError, match="basepoint must come from the same array library"):
-        keras_sig.signature(BACKEND.asarray(np.zeros((2, 5, 3))), 2, basepoint=np.zeros((2, 3)))
+        keras_sig.signature(BACKEND.asarray(np.zeros((2, 5, 3))), 2, basepoint=strict.zeros((2, 3)))
+    converted = keras_sig.signature(BACKEND.asarray(np.zeros((2, 5, 3))), 2, basepoint=np.ones((2, 3)))
+    np.testing.assert_allclose(
+        converted.numpy(), keras_sig.signature(np.zeros((2, 5, 3)), 2, basepoint=np.ones((2, 3)))
+    )
 
 
 # --------------------------------------------------------------------------- device

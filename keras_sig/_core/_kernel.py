@@ -21,9 +21,12 @@ cells outside the grid holding zero increments. Outside the grid's left edge the
 scheme with ``g = 0`` keeps the value 1, which is the boundary condition, so no
 masking is needed in the forward.
 
-The backward is the adjoint of the same scheme, solved from the far corner back
-to the origin (:func:`solve_vjp`); it needs the forward's anti-diagonals, which
-:func:`solve_taped` returns as a tape of the grid's size.
+Each step computes its scheme coefficients from its own anti-diagonal of
+increments, so the only grid-sized arrays are the increments and their skewed
+copy. The backward is the adjoint of the same scheme, solved from the far corner
+back to the origin (:func:`solve_vjp`), with the same per-step coefficients; it
+needs each cell's sensitivity ``dK/dg``, which the forward's steps of
+:func:`solve_taped` write as they go: a tape of the grid's size.
 """
 
 from __future__ import annotations
@@ -93,32 +96,31 @@ def refine(g: Array, orders: tuple[int, int], *, xp: Namespace) -> Array:
 # --------------------------------------------------------------------------- skewed layout
 
 
-def skew_rows(g: Array, *, xp: Namespace) -> Array:
-    """``(..., M, N)`` with ``M <= N`` to ``(..., M, M + N - 1)``: entry ``(i, j)`` at ``(i, i + j)``.
+def skew_padded(padded: Array, *, xp: Namespace) -> Array:
+    """A grid ``(..., M, N)`` given with ``M`` zero columns after it, ``(..., M, N + M)``, skewed.
 
-    Reshapes of a contiguous copy only; positions outside the grid hold zeros.
+    Returns ``(..., M + N - 1, M)`` with entry ``(i, j)`` of the grid at
+    ``(i + j, i)`` (reshapes of the contiguous padded array only: row ``i``
+    of the flat array cut to ``M (N + M - 1)`` entries starts ``i`` entries
+    early); every other position holds one of the zeros of the padding.
     """
-    batch = tuple(g.shape[:-2])
-    m, n = g.shape[-2], g.shape[-1]
-    padded = xp.concat([g, xp.zeros_like(g[..., :, :m])], axis=-1)  # (M, N + M); needs M <= N
-    flat = xp.reshape(padded, (*batch, m * (n + m)))[..., : m * (n + m - 1)]
-    return xp.reshape(flat, (*batch, m, n + m - 1))
-
-
-def time_major(rows: Array, *, xp: Namespace) -> Array:
-    """``(..., K, P)`` to ``(..., P, K)``: the scan's loop axis second to last."""
-    return xp.matrix_transpose(rows)
+    batch = tuple(padded.shape[:-2])
+    m, width = padded.shape[-2], padded.shape[-1]
+    flat = xp.reshape(padded, (*batch, m * width))[..., : m * (width - 1)]
+    return xp.matrix_transpose(xp.reshape(flat, (*batch, m, width - 1)))
 
 
 def skew(g: Array, *, xp: Namespace) -> Array:
     """``(..., M, N)`` with ``M <= N`` to ``(..., M + N - 1, M)``: entry ``(i, j)`` at ``(i + j, i)``."""
-    return xp.matrix_transpose(skew_rows(g, xp=xp))
+    m = g.shape[-2]
+    return skew_padded(xp.concat([g, xp.zeros_like(g[..., :, :m])], axis=-1), xp=xp)
 
 
 def unskew(s: Array, n: int, *, xp: Namespace) -> Array:
     """The inverse of :func:`skew`: ``(..., M + N - 1, M)`` back to ``(..., M, N)``."""
     batch = tuple(s.shape[:-2])
-    p, m = s.shape[-2], s.shape[-1]
+    m = s.shape[-1]
+    p = m + n - 1  # from the sizes: a TF loop's stacked output may not know it
     rows = xp.matrix_transpose(s)  # (M, P)
     flat = xp.reshape(rows, (*batch, m * p))
     flat = xp.concat([flat, xp.zeros_like(flat[..., :m])], axis=-1)
@@ -133,85 +135,95 @@ def _coefficients(gs: Array) -> tuple[Array, Array]:
 # --------------------------------------------------------------------------- forward
 
 
-def _forward(g: Array, *, xp: Namespace, scan: Scan, stream: bool) -> tuple[Array, Array | None]:
-    """K at the far corner ``(...)``, and with ``stream`` the anti-diagonals ``(..., P, M)``."""
-    m = g.shape[-2]
-    rows = skew_rows(g, xp=xp)  # (..., M, P): coefficients computed on contiguous memory
-    a, b = _coefficients(rows)
-    xs = time_major(xp.concat([a, b], axis=-2), xp=xp)  # (..., P, 2M)
-    ones = xp.ones_like(xs[..., 0, : m + 1])  # (..., M + 1)
+def _forward(xs: Array, *, xp: Namespace, scan: Scan, taped: bool) -> tuple[Array, Array | None]:
+    """K at the far corner ``(...)``; with ``taped`` also each cell's ``dK/dg`` ``(..., P, M)``.
+
+    The carry is the last two anti-diagonals of nodes, ``d2`` (diagonal ``q``)
+    and ``d1`` (diagonal ``q + 1``), rows ``0..M``; step ``q`` computes the
+    nodes ``(i + 1, q - i + 1)`` of the cells ``(i, q - i)``. The sensitivity of
+    a node to its cell's increment, ``(K[i+1, j] + K[i, j+1]) (1/2 + g/6) +
+    K[i, j] g/6``, reads the same two diagonals, so the tape is written by the
+    forward's own steps (no second pass over the grid).
+    """
+    m = xs.shape[-1]
+    ones = xp.concat([xp.ones_like(xs[..., 0, :]), xp.ones_like(xs[..., 0, :1])], axis=-1)  # (..., M + 1)
 
     def step(carry: tuple[Array, Array], x: Array) -> tuple[tuple[Array, Array], Array]:
         d2, d1 = carry
-        inner = (d1[..., 1:] + d1[..., :-1]) * x[..., :m] - d2[..., :-1] * x[..., m:]
-        return (d1, xp.concat([d1[..., :1], inner], axis=-1)), inner
+        a, b = _coefficients(x)  # in the step: no grid-sized arrays of coefficients
+        pair = d1[..., 1:] + d1[..., :-1]
+        inner = pair * a - d2[..., :-1] * b
+        sensitivity = pair * (0.5 + x / 6.0) + d2[..., :-1] * (x / 6.0) if taped else inner
+        return (d1, xp.concat([d1[..., :1], inner], axis=-1)), sensitivity
 
-    (_, last), ys = scan(step, (ones, ones), xs, stream=stream, xp=xp)
+    # One anti-diagonal per iteration: a step is a few vector operations over every
+    # pair's diagonal, and unrolling them (JAX) only lengthens the loop body.
+    (_, last), ys = scan(step, (ones, ones), xs, stream=taped, xp=xp, unroll=False)
     return last[..., m], ys
 
 
-def solve(g: Array, *, xp: Namespace, scan: Scan) -> Array:
-    """The kernel from the increments ``g`` ``(..., M, N)`` with ``1 <= M <= N``."""
-    value, _ = _forward(g, xp=xp, scan=scan, stream=False)
+def solve(xs: Array, *, xp: Namespace, scan: Scan) -> Array:
+    """The kernel from the skewed increments ``xs`` ``(..., M + N - 1, M)`` (:func:`skew`), ``M <= N``."""
+    value, _ = _forward(xs, xp=xp, scan=scan, taped=False)
     return value
 
 
-def solve_taped(g: Array, *, xp: Namespace, scan: Scan) -> tuple[Array, list[Array]]:
+def solve_taped(xs: Array, *, xp: Namespace, scan: Scan) -> tuple[Array, list[Array]]:
     """:func:`solve` and the tape :func:`solve_vjp` takes: each cell's sensitivity ``dK/dg``.
 
-    The tape is one ``(..., M + N - 1, M)`` array, the size of the grid.
+    The tape is one ``(..., M + N - 1, M)`` array, the size of the grid, in the
+    skewed layout (entry ``(q, i)`` for cell ``(i, q - i)``).
     """
-    value, ys = _forward(g, xp=xp, scan=scan, stream=True)
-    assert ys is not None
-    gs = skew(g, xp=xp)
-    p = gs.shape[-2]
-    ones_row = xp.ones_like(ys[..., :1, :])
-    # Diagonal q - 1 (rows 1..M) and q - 2 for the cells computed at step t (q = t + 2).
-    prev = xp.concat([ones_row, ys[..., :-1, :]], axis=-2)
-    prev2 = xp.concat([ones_row, ones_row, ys[..., :-2, :]], axis=-2)[..., :p, :]
-    ones_col = xp.ones_like(prev[..., :, :1])
-    c1 = prev + xp.concat([ones_col, prev[..., :, :-1]], axis=-1)
-    c0 = xp.concat([ones_col, prev2[..., :, :-1]], axis=-1)
-    sensitivity = c1 * (0.5 + gs / 6.0) + c0 * (gs / 6.0)
+    value, sensitivity = _forward(xs, xp=xp, scan=scan, taped=True)
+    assert sensitivity is not None
     return value, [sensitivity]
 
 
-def solve_vjp(g: Array, tape: list[Array], cotangent: Array, *, xp: Namespace, scan: Scan) -> Array:
-    """The cotangent of ``g`` (``(..., M, N)``) for the cotangent of :func:`solve`'s value.
+def solve_vjp(xs: Array, tape: list[Array], cotangent: Array, *, xp: Namespace, scan: Scan) -> Array:
+    """The cotangent of the skewed increments ``xs`` for the cotangent of :func:`solve`'s value.
 
-    The adjoint scheme, from the far corner back: the adjoint ``L`` of a cell is
-    ``L[i, j] = L[i, j+1] A[i, j+1] + L[i+1, j] A[i+1, j] - L[i+1, j+1] B[i+1, j+1]``,
-    with coefficients zero outside the grid, and ``dk/dg`` of a cell is its
-    adjoint times its sensitivity.
+    The adjoint scheme, from the far corner back, one anti-diagonal of nodes
+    per step: the adjoint of node ``(r, c)`` is
+    ``L[r, c+1] A[r-1, c] + L[r+1, c] A[r, c-1] - L[r+1, c+1] B[r, c]``, with
+    the coefficients of cells outside the grid zero, and the cotangent of
+    cell ``(i, j)``'s increment is ``L[i+1, j+1]`` times its sensitivity. The
+    coefficients and the grid's mask are computed in the step from the
+    increments and the diagonal's index (no grid-sized arrays but the tape,
+    the increments and the result). The result is skewed like ``xs``; its
+    entries outside the grid are not those of plain autodiff (they belong to
+    no increment: :func:`skew` maps them to its padding).
     """
     (sensitivity,) = tape
-    m, n = g.shape[-2], g.shape[-1]
-    gs = skew(g, xp=xp)
-    mask = skew(xp.ones_like(g), xp=xp)
-    a, b = _coefficients(gs)
-    a, b = a * mask, b * mask
-    zero_col = xp.zeros_like(a[..., 1:, :1])
-    a_next = xp.concat([a[..., 1:, :], zero_col], axis=-1)  # (..., P - 1, M + 1)
-    b_next = xp.concat([b[..., 2:, :], xp.zeros_like(b[..., :1, :])], axis=-2)[..., : a.shape[-2] - 1, :]
-    b_next = xp.concat([b_next, zero_col], axis=-1)
-    xs = xp.concat([a_next, b_next], axis=-1)
-    cot = xp.astype(cotangent, g.dtype) if hasattr(cotangent, "dtype") else cotangent
-    zeros = xp.zeros_like(gs[..., 0, :])  # (..., M)
-    seed = xp.concat([zeros[..., :-1], (zeros[..., :1] + cot[..., None]), zeros[..., :1]], axis=-1)
-    width = m + 1
+    p, m = xs.shape[-2], xs.shape[-1]
+    n = p - m + 1
+    both = xp.concat([xs, sensitivity], axis=-1)  # (..., P, 2M)
+    row = _indices([float(i) for i in range(m)], xs, xp=xp, dtype=xs.dtype)  # (M,): 0, 1, ..., M-1
+    cot = xp.astype(cotangent, xs.dtype) if hasattr(cotangent, "dtype") else cotangent
+    zeros = xp.zeros_like(xs[..., 0, :])  # (..., M)
+    zero = zeros[..., :1]
+    corner = xp.concat([zeros, zero + cot[..., None]], axis=-1)  # node diagonal P + 1: (M, N) alone
+    first = zero + float(p - 1)  # the index of the last cell diagonal
 
-    def step(carry: tuple[Array, Array], x: Array) -> tuple[tuple[Array, Array], Array]:
-        l1, l2 = carry
-        u = l1 * x[..., :width]
-        v = l2 * x[..., width:]
-        new = u[..., :-1] + u[..., 1:] - v[..., 1:]
-        return (xp.concat([new, l1[..., -1:] * 0.0], axis=-1), l1), new
+    def step(carry: tuple[Array, Array, Array, Array], x: Array) -> tuple[tuple[Array, ...], Array]:
+        l2, l3, b_next, q = carry  # node diagonals q + 2 and q + 3; B of cell diagonal q + 1
+        g_q, s_q = x[..., :m], x[..., m:]
+        inside = (row <= q) & (row >= q - float(n - 1))
+        a, b = _coefficients(g_q)
+        a = xp.where(inside, a, zeros)
+        b = xp.where(inside, b, zeros)
+        grad = l2[..., 1:] * s_q
+        u = l2[..., 1:] * a
+        l1 = (
+            xp.concat([zero, u], axis=-1)
+            + xp.concat([u, zero], axis=-1)
+            - xp.concat([l3[..., 1:] * b_next, zero], axis=-1)
+        )
+        return (l1, l2, b, q - 1.0), grad
 
-    init = (seed, xp.zeros_like(seed))
-    _, lam = scan(step, init, xs, stream=True, xp=xp, reverse=True)
-    assert lam is not None
-    lam = xp.concat([lam, seed[..., None, :m]], axis=-2)  # (..., P, M)
-    return unskew(lam * sensitivity, n, xp=xp)
+    init = (corner, xp.zeros_like(corner), zeros, first)
+    _, grads = scan(step, init, both, stream=True, xp=xp, reverse=True, unroll=False)
+    assert grads is not None
+    return xp.reshape(grads, (*xs.shape[:-2], p, m))  # a TF loop's stacked output may not know P
 
 
 # --------------------------------------------------------------------------- the kernel
@@ -246,6 +258,39 @@ def sig_kernel(
     return value / (kx * ky) ** 0.5
 
 
+def _steps(x: Array, order: int, *, xp: Namespace) -> Array:
+    """The increments ``(..., L - 1, d)`` of the path refined ``2**order`` times (piecewise linear)."""
+    dx = x[..., 1:, :] - x[..., :-1, :]
+    if order == 0:
+        return dx
+    r = 2**order
+    part = dx[..., :, None, :] / float(r)
+    return xp.reshape(xp.concat([part] * r, axis=-2), (*dx.shape[:-2], dx.shape[-2] * r, dx.shape[-1]))
+
+
+def _skewed_grid(x: Array, y: Array, *, orders: tuple[int, int], static_kernel: Any, xp: Namespace) -> Array:
+    """The grid of increments of the refined paths, skewed (:func:`skew`): ``(..., M + N - 1, M)``.
+
+    The grid's shorter side is ``M`` (the scheme is symmetric in the two
+    paths, so the wavefront runs along the shorter one); ``M = 0`` for a
+    constant path. With the linear kernel the refined increments of the
+    paths are multiplied against ``M`` zero increments after ``y``'s, which
+    writes the padding :func:`skew_padded` needs in the same product; another
+    static kernel's grid is refined, then padded.
+    """
+    if static_kernel is None:
+        dx, dy = _steps(x, orders[0], xp=xp), _steps(y, orders[1], xp=xp)
+        if dx.shape[-2] > dy.shape[-2]:
+            dx, dy = dy, dx
+        m = dx.shape[-2]
+        padded = xp.concat([dy, xp.zeros_like(dy[..., :m, :])], axis=-2)  # (..., N + M, d)
+        return skew_padded(xp.matmul(dx, xp.matrix_transpose(padded)), xp=xp)
+    g = refine(increments(static_kernel, x, y, xp=xp), orders, xp=xp)
+    if g.shape[-2] > g.shape[-1]:
+        g = xp.matrix_transpose(g)
+    return skew(g, xp=xp)
+
+
 def _kernel(
     x: Array,
     y: Array,
@@ -256,13 +301,9 @@ def _kernel(
     scan: Scan,
     wrap: Callable[..., Callable[[Array], Array]] | None,
 ) -> Array:
-    g = increments(static_kernel, x, y, xp=xp)
-    g = refine(g, orders, xp=xp)
-    m, n = g.shape[-2], g.shape[-1]
-    if m == 0 or n == 0:  # a constant path: only the scalar term, 1
+    g = _skewed_grid(x, y, orders=orders, static_kernel=static_kernel, xp=xp)
+    if g.shape[-1] == 0:  # a constant path: only the scalar term, 1
         return xp.sum(g, axis=(-2, -1)) * 0.0 + 1.0
-    if m > n:  # the scheme is symmetric in the two axes: the wavefront runs along the shorter one
-        g = xp.matrix_transpose(g)
 
     def forward(z: Array) -> Array:
         return solve(z, xp=xp, scan=scan)
@@ -288,13 +329,13 @@ def _outer(x: Array, y: Array, nx: int, ny: int) -> tuple[Array, Array]:
     return x[(..., *([None] * ny), *full)], y[(*([None] * nx), ...)]
 
 
-def _indices(values: list[int], like: Array, *, xp: Namespace) -> Array:
-    """``values`` as an integer index array on ``like``'s device."""
+def _indices(values: list[Any], like: Array, *, xp: Namespace, dtype: Any = None) -> Array:
+    """``values`` as an array (an integer index array by default) on ``like``'s device."""
     if getattr(xp, "_keras_sig_adapter", False):
-        return xp.asarray(values)  # placed by the caller's device context
+        return xp.asarray(values, dtype=dtype)  # placed by the caller's device context
     from keras_sig._lib._backends import device_of
 
-    return xp.asarray(values, device=device_of(like, xp))
+    return xp.asarray(values, dtype=dtype, device=device_of(like, xp))
 
 
 def _pair_indices(n: int, *, strict: bool) -> tuple[list[int], list[int]]:

@@ -199,7 +199,21 @@ def _time_last(z: Array, *, xp: Namespace) -> Array:
     order, which the outer products of the parallel method need to be fast.
     """
     view = xp.matrix_transpose(z)
-    return xp.reshape(xp.reshape(view, (*view.shape[:-2], -1)), view.shape)
+    return xp.reshape(xp.reshape(view, (*view.shape[:-2], flat_size(*view.shape[-2:]))), view.shape)
+
+
+def flat_size(*sizes: Any) -> Any:
+    """The product of ``sizes``, or ``-1`` (for ``reshape``) where one is unknown when tracing.
+
+    A known size keeps a reshape valid on an empty batch, where ``-1`` is
+    ambiguous (NumPy and PyTorch refuse it; JAX divides by zero).
+    """
+    total = 1
+    for s in sizes:
+        if s is None:
+            return -1
+        total = total * s
+    return total
 
 
 def _prefix_levels(
@@ -741,5 +755,7 @@ def signature(
 
 
 def sigdim(channels: int, depth: int) -> int:
-    """``channels + channels**2 + ... + channels**depth``."""
-    return sum(level_sizes(channels, depth))
+    """``channels + channels**2 + ... + channels**depth``, as a geometric sum (no loop over levels)."""
+    if channels == 1:
+        return depth
+    return channels * (channels**depth - 1) // (channels - 1)

@@ -10,6 +10,7 @@ point, whose zero increments leave a signature unchanged.
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 from keras_sig._core._algebra import chen, concat_levels, split_levels
 from keras_sig._lib._typing import Array, Namespace
@@ -29,16 +30,19 @@ __all__ = [
 Plan = list[tuple[int, int]]
 
 
-def uniform_times(path: Array, *, xp: Namespace) -> Array:
+def uniform_times(path: Array, *, xp: Namespace, dtype: Any = None) -> Array:
     """Times ``(..., length, 1)`` equally spaced from 0 to 1 along ``path`` (0 for one point).
 
     Counted from the path itself, so the length may be unknown until run time
     (a TensorFlow graph): ``i / max(length - 1, 1)`` with the maximum of the
-    whole numbers written as ``(a + 1 + |a - 1|) / 2``.
+    whole numbers written as ``(a + 1 + |a - 1|) / 2``. With ``dtype`` the
+    counting and the division are done in it and the result is then cast,
+    once, to the path's dtype (16-bit floats count exactly only to 2048).
     """
-    count = xp.cumulative_sum(xp.ones_like(path[..., :1]), axis=-2)
+    count = xp.cumulative_sum(xp.ones_like(path[..., :1], dtype=dtype), axis=-2)
     steps = count[..., -1:, :] - 1
-    return (count - 1) / ((steps + 1 + abs(steps - 1)) / 2)
+    times = (count - 1) / ((steps + 1 + abs(steps - 1)) / 2)
+    return times if dtype is None else xp.astype(times, path.dtype)
 
 
 def add_time(path: Array, times: Array, *, xp: Namespace) -> Array:
@@ -53,7 +57,9 @@ def lead_lag(path: Array, *, xp: Namespace) -> Array:
     every point repeated twice, the lead dropping the first copy and the lag
     the last.
     """
-    twice = xp.reshape(xp.stack([path, path], axis=-2), (*path.shape[:-2], -1, path.shape[-1]))
+    length = path.shape[-2]
+    points = -1 if length is None else 2 * length  # known: a reshape of an empty batch needs it
+    twice = xp.reshape(xp.stack([path, path], axis=-2), (*path.shape[:-2], points, path.shape[-1]))
     return xp.concat([twice[..., 1:, :], twice[..., :-1, :]], axis=-1)
 
 

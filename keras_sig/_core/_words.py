@@ -72,24 +72,40 @@ Bracket: TypeAlias = "int | tuple[Bracket, Bracket]"
 # --------------------------------------------------------------------------- words
 
 
-def _mobius(n: int) -> int:
-    result, p = 1, 2
-    while p * p <= n:
-        if n % p == 0:
-            n //= p
-            if n % p == 0:
-                return 0
-            result = -result
-        p += 1
-    return -result if n > 1 else result
-
-
 @_memo
 def logsigdim(channels: int, depth: int) -> int:
-    """Number of Lyndon words of length ``1..depth`` (Witt's formula)."""
-    total = 0
+    """Number of Lyndon words of length ``1..depth`` (Witt's formula).
+
+    Level ``k`` has ``(1/k) sum_{m | k} mu(m) channels**(k/m)`` words; only
+    squarefree ``m`` count (``mu(m) = 0`` otherwise), found from the prime
+    factors of ``k`` (a smallest-prime-factor sieve). Each power is kept as a
+    running product, one multiplication by ``channels`` per multiple of ``m``,
+    so no power is computed twice.
+    """
+    if channels == 1:
+        return 1  # the single letter
+    smallest = list(range(depth + 1))
+    p = 2
+    while p * p <= depth:
+        if smallest[p] == p:
+            for q in range(p * p, depth + 1, p):
+                if smallest[q] == q:
+                    smallest[q] = p
+        p += 1
+    running: dict[int, int] = {}  # m -> channels**(k/m) at the last multiple k of m
+    total, power = 0, 1
     for k in range(1, depth + 1):
-        total += sum(_mobius(k // j) * channels**j for j in range(1, k + 1) if k % j == 0) // k
+        power *= channels
+        level, divisors, rest = power, [(1, 1)], k
+        while rest > 1:
+            prime = smallest[rest]
+            while rest % prime == 0:
+                rest //= prime
+            divisors += [(m * prime, -sign) for m, sign in divisors]
+        for m, sign in divisors[1:]:
+            running[m] = running.get(m, 1) * channels
+            level += sign * running[m]
+        total += level // k
     return total
 
 
@@ -125,6 +141,8 @@ def _duval(channels: int, depth: int) -> Iterator[Word]:
 @_memo
 def lyndon_words(channels: int, depth: int) -> tuple[Word, ...]:
     """Lyndon words of length ``1..depth``, ordered by length, then lexicographically."""
+    if channels == 1:
+        return ((0,),)  # Duval's algorithm would first grow the word 0...0 to ``depth`` letters
     return tuple(sorted(_duval(channels, depth), key=lambda w: (len(w), w)))
 
 

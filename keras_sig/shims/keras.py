@@ -42,6 +42,7 @@ from keras_sig._api import (
 )
 from keras_sig._compat import check_unroll, method_from_legacy
 from keras_sig._lib._backends import array_namespace
+from keras_sig._lib._sizes import check_count, check_path_size
 from keras_sig._logsig_api import MODES, logsigdim, logsignature
 from keras_sig._transforms_api import add_time, invisibility_reset, lead_lag
 
@@ -56,6 +57,46 @@ def _check_inputs_rank(layer: keras.layers.Layer, args: tuple[Any, ...], kwargs:
     """A clear ValueError for a graph tensor of unknown rank, before Keras' own shape code meets it."""
     inputs = args[0] if args else kwargs.get("inputs")
     check_known_rank(f"{type(layer).__name__} input (the path)", inputs)
+
+
+def _shape_tuple(layer: keras.layers.Layer, input_shape: Any) -> tuple[Any, ...]:
+    """``input_shape`` as a tuple, or the layer's shape ValueError where its rank is unknown.
+
+    ``None``, a ``tf.TensorShape(None)`` and anything else that lists no axes
+    have no rank, so no output shape.
+    """
+    try:
+        known = input_shape is not None and getattr(input_shape, "rank", 0) is not None
+        shape = tuple(input_shape) if known else None
+    except (TypeError, ValueError):
+        shape = None
+    if shape is None:
+        msg = (
+            f"{type(layer).__name__} expects inputs of shape (batch, ..., length, channels); got a shape of "
+            f"unknown rank ({input_shape!r}): the number of axes must be known"
+        )
+        raise ValueError(msg)
+    return shape
+
+
+def _float64_unavailable() -> bool:
+    """Whether the Keras backend is JAX with 64-bit floats off (``float64`` silently becomes float32)."""
+    if keras.backend.backend() != "jax":
+        return False
+    import jax
+
+    return bool(jax.dtypes.canonicalize_dtype(jax.numpy.float64) != jax.numpy.float64)
+
+
+def _check_policy(layer: keras.layers.Layer) -> None:
+    """A ValueError where the layer's dtype policy asks for float64 and the backend cannot give it."""
+    if layer.compute_dtype == "float64" and _float64_unavailable():
+        msg = (
+            f"{type(layer).__name__}'s dtype policy {layer.dtype_policy.name!r} computes in float64, "
+            "which JAX gives only with 64-bit mode on: call jax.config.update('jax_enable_x64', True) "
+            "(or set JAX_ENABLE_X64=1) before building the model, or use a float32 policy"
+        )
+        raise ValueError(msg)
 
 
 def _fill_masked(inputs: Any, mask: Any) -> Any:
@@ -81,11 +122,18 @@ def _fill_masked(inputs: Any, mask: Any) -> Any:
 
 
 def _masked_times(mask: Any, dtype: str) -> Any:
-    """Times ``(batch, ..., length, 1)`` from 0 to 1 over each series' unmasked points, held where masked."""
+    """Times ``(batch, ..., length, 1)`` from 0 to 1 over each series' unmasked points, held where masked.
+
+    Counted and divided in float64 (float32 where the backend has no float64)
+    for 16-bit ``dtype``, then rounded once to ``dtype``: 16-bit floats count
+    whole numbers exactly only to 2048 (float16) or 256 (bfloat16).
+    """
     ops = keras.ops
-    count = ops.cast(ops.cumsum(ops.cast(mask, "int32"), axis=-1), dtype)
+    dtype = keras.backend.standardize_dtype(dtype)
+    wide = ("float32" if _float64_unavailable() else "float64") if dtype in _HALF_FLOATS else dtype
+    count = ops.cast(ops.cumsum(ops.cast(mask, "int32"), axis=-1), wide)
     steps = ops.maximum(count[..., -1:] - 1, 1)  # increments of the unmasked series (1 for a point)
-    return ops.expand_dims(ops.maximum(count - 1, 0) / steps, -1)
+    return ops.cast(ops.expand_dims(ops.maximum(count - 1, 0) / steps, -1), dtype)
 
 
 class _PathLayer(keras.layers.Layer):
@@ -117,6 +165,8 @@ class _PathLayer(keras.layers.Layer):
             )
             raise TypeError(msg)
         inverse = check_bool("inverse", inverse)
+        # Every channel count has at least ``depth`` features; the rest is checked when built.
+        check_count(depth, what=f"depth={depth}: {type(self).__name__}'s output (at least depth features)")
         super().__init__(**kwargs)
         self.supports_masking = True
         self.depth = depth
@@ -139,6 +189,11 @@ class _PathLayer(keras.layers.Layer):
         dtype = self.compute_dtype
         return "float32" if dtype in _HALF_FLOATS else dtype
 
+    def _output_dtype(self) -> str | None:
+        """Under a pure 16-bit policy (``"float16"``, ``"bfloat16"``), its dtype; else None (keep float32)."""
+        dtype = self.compute_dtype
+        return dtype if dtype in _HALF_FLOATS and self.variable_dtype == dtype else None
+
     def _signature_dtype(self, dtype: Any) -> str | None:
         """Return the dtype to cast an input of ``dtype`` to before the signature (None: keep it)."""
         dtype = keras.backend.standardize_dtype(dtype)
@@ -151,7 +206,7 @@ class _PathLayer(keras.layers.Layer):
     # ---------------------------------------------------------------- shapes
 
     def _checked_shape(self, input_shape: Any) -> tuple[int | None, ...]:
-        shape = tuple(input_shape)
+        shape = _shape_tuple(self, input_shape)
         name = type(self).__name__
         if len(shape) < 3:
             msg = (
@@ -160,6 +215,8 @@ class _PathLayer(keras.layers.Layer):
             )
             raise ValueError(msg)
         check_path(shape, subject=f"{name} input")
+        what = f"{name}'s {'log-signature' if self._function.endswith('logsignature') else 'signature'}"
+        check_path_size(shape, self.depth, stream=self.stream, basepoint=self.basepoint, what=what)
         return shape
 
     def build(self, input_shape: Any) -> None:
@@ -180,7 +237,7 @@ class _PathLayer(keras.layers.Layer):
         """Symbolic output: the shape above, with the dtype :meth:`call` produces."""
         del mask  # the output's mask is compute_mask's
         dtype = self._signature_dtype(inputs.dtype) or keras.backend.standardize_dtype(inputs.dtype)
-        return keras.KerasTensor(self.compute_output_shape(inputs.shape), dtype=dtype)
+        return keras.KerasTensor(self.compute_output_shape(inputs.shape), dtype=self._output_dtype() or dtype)
 
     def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
         """No mask without ``stream``; with it, entry ``t`` is masked where its last point is."""
@@ -192,8 +249,9 @@ class _PathLayer(keras.layers.Layer):
     # ---------------------------------------------------------------- call
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """Keras' ``__call__``, after checking that the input's rank is known."""
+        """Keras' ``__call__``, after checking the input's rank and that the policy's dtype exists."""
         _check_inputs_rank(self, args, kwargs)
+        _check_policy(self)
         return super().__call__(*args, **kwargs)
 
     def call(self, inputs: Any, mask: Any = None) -> Any:
@@ -212,7 +270,9 @@ class _PathLayer(keras.layers.Layer):
         if method == "auto":
             # A layer is trained: choose the method whose gradient is fastest.
             method = choose_method(array_namespace(inputs), inputs, for_gradient=True)
-        return self._compute(inputs, method)
+        out = self._compute(inputs, method)
+        dtype = self._output_dtype()
+        return out if dtype is None else keras.ops.cast(out, dtype)
 
     # ---------------------------------------------------------------- config
 
@@ -282,14 +342,25 @@ class SigLayer(_PathLayer):
     (plus one with ``scalar_term``). ``None`` batch and time dimensions are
     kept ``None``.
 
-    **Mixed precision.** Under a ``mixed_float16`` or ``mixed_bfloat16`` policy
-    (or any policy whose compute dtype is 16-bit) the signature is computed in
-    float32: floating inputs are cast to float32, not to 16 bits, before the
-    signature, and the output is float32. Signature levels are products of up
-    to ``depth`` increments, which 16-bit floats represent poorly. Cast the
-    output yourself if the following layers should see 16 bits. Under other
-    policies, inputs are cast to the compute dtype as for any Keras layer.
-    Integer inputs are cast to the float dtype described above.
+    **Dtype policies.** Under ``"float32"`` and ``"float64"`` (the global
+    policy or the layer's ``dtype=``) inputs are cast to that dtype, as for
+    any Keras layer, and the signature is computed and returned in it. On
+    JAX, float64 needs 64-bit mode (``jax.config.update("jax_enable_x64",
+    True)``); without it the layer raises a ValueError rather than silently
+    computing in float32. Under a ``mixed_float16`` or ``mixed_bfloat16``
+    policy the signature is computed in the variable dtype, float32:
+    floating inputs are cast to float32, not to 16 bits, and the output is
+    float32 (cast it yourself if the following layers should see 16 bits).
+    Under the pure ``"float16"`` and ``"bfloat16"`` policies it is computed
+    in float32 too, and the output is cast to the policy's 16-bit dtype.
+    Signature levels are products of up to ``depth`` increments, which
+    16-bit floats represent poorly. Integer inputs are cast to the dtype
+    the signature is computed in.
+
+    **Sizes.** A ``depth`` past :func:`keras_sig.get_max_size` is refused at
+    construction, and an output of more elements per path than that when the
+    layer is built (also when a ``.keras`` file is loaded), with a ValueError
+    naming ``channels`` and ``depth``.
 
     **Compilation.** ``model.compile(jit_compile=True)`` compiles the layer
     with the rest of the model: XLA on JAX and TensorFlow, ``torch.compile``
@@ -384,8 +455,9 @@ class LogSigLayer(_PathLayer):
     Input shape ``(batch, ..., length, channels)``; output shape
     ``(batch, ..., logsigdim)`` (``sigdim`` with ``mode="expand"``), or
     ``(batch, ..., length - 1, logsigdim)`` with ``stream=True`` (``length``
-    with ``basepoint=True``). Under a 16-bit compute policy the log-signature
-    is computed and returned in float32, as :class:`SigLayer` does.
+    with ``basepoint=True``). Dtype policies and sizes are handled as in
+    :class:`SigLayer`: a mixed policy computes and returns float32, a pure
+    16-bit one computes in float32 and returns 16 bits.
 
     Examples
     --------
@@ -458,7 +530,7 @@ class _AugmentLayer(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape: Any) -> tuple[int | None, ...]:
         """Output shape for ``input_shape`` ``(batch, ..., length, channels)``; ``None`` allowed."""
-        shape = tuple(input_shape)
+        shape = _shape_tuple(self, input_shape)
         name = type(self).__name__
         if len(shape) < 3:
             msg = f"{name} expects inputs of shape (batch, ..., length, channels); got {shape_text(shape)}"
@@ -472,8 +544,9 @@ class _AugmentLayer(keras.layers.Layer):
         return keras.KerasTensor(self.compute_output_shape(inputs.shape), dtype=self._dtype(inputs.dtype))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """Keras' ``__call__``, after checking that the input's rank is known."""
+        """Keras' ``__call__``, after checking the input's rank and that the policy's dtype exists."""
         _check_inputs_rank(self, args, kwargs)
+        _check_policy(self)
         return super().__call__(*args, **kwargs)
 
     def __init__(self, **kwargs: Any) -> None:
@@ -511,7 +584,11 @@ class AddTime(_AugmentLayer):
 
     Applies :func:`keras_sig.add_time` on every Keras backend: ``(batch, ...,
     length, channels)`` to ``(batch, ..., length, channels + 1)``. The length
-    may be unknown (``None``) until the model runs. No weights.
+    may be unknown (``None``) until the model runs. No weights. With 16-bit
+    inputs (a ``mixed_float16`` model, say) the times are counted and divided
+    in float64 (float32 on JAX without 64-bit mode) and rounded once to 16
+    bits, so each is within a 16-bit rounding of ``i / (length - 1)`` at any
+    length.
 
     Parameters
     ----------

@@ -93,6 +93,9 @@ class TensorFlowNamespace:
 
     __name__ = "keras_sig.shims.tensorflow.namespace"
 
+    float32 = tf.float32
+    float64 = tf.float64
+
     def __repr__(self) -> str:
         return "<keras_sig TensorFlow namespace adapter>"
 
