@@ -6,15 +6,20 @@ import os
 
 import numpy as np
 import pytest
-from hypothesis import settings
 
 from tests._backends import Backend, selected
 
-# The fuzz suite's (tests/test_fuzz.py) example counts: small by default, for CI; longer with
-# KERAS_SIG_FUZZ=1 or ``pytest --hypothesis-profile=fuzz``. Tests that set max_examples keep theirs.
-settings.register_profile("keras_sig", max_examples=50)
-settings.register_profile("fuzz", max_examples=int(os.environ.get("KERAS_SIG_FUZZ_EXAMPLES", "500")))
-settings.load_profile("fuzz" if os.environ.get("KERAS_SIG_FUZZ") else "keras_sig")
+try:  # the test sessions have hypothesis (the "test" group); the docs session runs a few tests without it
+    from hypothesis import settings
+except ImportError:  # pragma: no cover - only where no property-based test is collected
+    settings = None
+
+if settings is not None:
+    # The fuzz suite's (tests/test_fuzz.py) example counts: small by default, for CI; longer with
+    # KERAS_SIG_FUZZ=1 or ``pytest --hypothesis-profile=fuzz``. Tests setting max_examples keep theirs.
+    settings.register_profile("keras_sig", max_examples=50)
+    settings.register_profile("fuzz", max_examples=int(os.environ.get("KERAS_SIG_FUZZ_EXAMPLES", "500")))
+    settings.load_profile("fuzz" if os.environ.get("KERAS_SIG_FUZZ") else "keras_sig")
 
 BACKENDS = selected()
 

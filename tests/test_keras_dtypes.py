@@ -13,7 +13,6 @@ import json
 import time
 import zipfile
 
-import ml_dtypes
 import numpy as np
 import pytest
 
@@ -21,6 +20,8 @@ from tests import reference
 from tests._backends import keras_for_session
 
 keras = keras_for_session()
+
+import ml_dtypes  # noqa: E402 - comes with Keras (its dependency), so only where Keras runs
 
 from keras_sig import AddTime, InvisibilityReset, LeadLag, LogSigLayer, SigLayer  # noqa: E402
 
