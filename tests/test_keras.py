@@ -914,3 +914,23 @@ def test_lead_lag_model_learns_quadratic_variation_and_round_trips(jit_compile, 
     assert [type(layer) for layer in loaded.layers[:2]] == [AddTime, LeadLag]
     for name in ("AddTime", "LeadLag", "InvisibilityReset"):
         assert keras.saving.get_registered_object(f"keras_sig>{name}").__name__ == name
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: SigLayer(3),
+        lambda: SigLayer(3, stream=True),
+        lambda: LogSigLayer(3),
+        AddTime,
+        LeadLag,
+        InvisibilityReset,
+    ],
+    ids=["sig", "sig-stream", "logsig", "addtime", "leadlag", "ir"],
+)
+def test_layers_take_an_empty_batch(make):
+    layer = make()
+    out = layer(np.zeros((0, 10, 3), "float32"))
+    expected = layer.compute_output_shape((None, 10, 3))
+    assert tuple(out.shape) == (0, *expected[1:])
+    assert keras.ops.convert_to_numpy(out).size == 0
