@@ -460,19 +460,19 @@ def dyadic_signature(
     options = _options(inverse, False, method, memory_budget)
     if dyadic_depth > 61:  # 2**62 pieces or more: no array could hold them
         check_count(2**63, what=f"dyadic_depth={dyadic_depth}: the dyadic pieces per path", per_path=False)
+    width = _transforms.dyadic_width(length, dyadic_depth)  # the points of the longest finest piece
     _check_windows(
         path.shape,
         depth,
         signatures=2 ** (dyadic_depth + 1) - 1,
         gathered=2**dyadic_depth,
-        width=_transforms.dyadic_width(length, dyadic_depth),
+        width=width,
         what=f"dyadic_depth={dyadic_depth}: the {2 ** (dyadic_depth + 1) - 1} dyadic pieces",
     )
     held = _api.lengths_array(lengths, path, xp)
     if held is None:
         sigs = _windows_signature(path, xp, _dyadic_gather(length, dyadic_depth), depth, options)
     else:
-        width = _transforms.dyadic_width(length, dyadic_depth)
 
         def pieces() -> Array:
             device = device_of(path, xp)
