@@ -19,6 +19,12 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from keras_sig._api import sigdim, signature
+from keras_sig._group_api import (
+    extract_signature_term,
+    multi_signature_combine,
+    signature_combine,
+    signature_inverse,
+)
 from keras_sig._kernels_api import (
     LinearKernel,
     PolynomialKernel,
@@ -31,19 +37,7 @@ from keras_sig._kernels_api import (
     sig_score,
 )
 from keras_sig._lib._sizes import DEFAULT_MAX_SIZE, get_max_size, set_max_size
-from keras_sig._logsig_api import (
-    all_words,
-    extract_signature_term,
-    logsigdim,
-    logsignature,
-    logsignature_to_signature,
-    lyndon_brackets,
-    lyndon_words,
-    multi_signature_combine,
-    signature_combine,
-    signature_inverse,
-    signature_to_logsignature,
-)
+from keras_sig._logsig_api import logsignature, logsignature_to_signature, signature_to_logsignature
 from keras_sig._transforms_api import (
     add_time,
     dyadic_signature,
@@ -51,6 +45,7 @@ from keras_sig._transforms_api import (
     lead_lag,
     windowed_signature,
 )
+from keras_sig._words_api import all_words, logsigdim, lyndon_brackets, lyndon_words
 
 if TYPE_CHECKING:
     from keras_sig.shims.jax import jax_gpu_signature, jax_signature

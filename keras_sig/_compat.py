@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from keras_sig._api import check_bool, check_int
+from keras_sig._lib._validation import check_bool, check_int
 
 __all__ = [
     "LegacyModule",

@@ -28,19 +28,19 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-from keras_sig._api import as_array, check_bool, check_path, floating
 from keras_sig._core import _kernel as _core
-from keras_sig._lib._backends import (
+from keras_sig._lib._kernel_gradients import kernel_gradient_for
+from keras_sig._lib._namespace import (
     array_namespace,
+    is_dask_array,
     is_jax_namespace,
     jax_jit,
     placed_like,
-    scan_for,
     static_shape,
 )
-from keras_sig._lib._dask import is_dask_array
-from keras_sig._lib._kernel_gradients import kernel_gradient_for
+from keras_sig._lib._scan import scan_for
 from keras_sig._lib._typing import Array, Namespace
+from keras_sig._lib._validation import as_array, as_floating, check_bool, check_path
 
 __all__ = [
     "LinearKernel",
@@ -248,7 +248,7 @@ def _paths(x: Any, y: Any, names: tuple[str, str], xp: Namespace | None) -> tupl
     a, xp_a = as_array(names[0], x, xp)
     b, _ = as_array(names[1], y, xp)
     own = array_namespace(a, b) if xp is None else xp_a
-    a, b = floating(names[0], a, own), floating(names[1], b, own)
+    a, b = as_floating(names[0], a, own), as_floating(names[1], b, own)
     for name, arr in ((names[0], a), (names[1], b)):
         length, _ = check_path(arr, subject=name)
         if length is None:

@@ -18,19 +18,22 @@ from collections.abc import Callable
 from typing import Any
 
 from keras_sig import _api
-from keras_sig._api import (
+from keras_sig._core import _transforms
+from keras_sig._lib._namespace import default_float_dtype, device_of, is_jax_namespace, placed_like
+from keras_sig._lib._sizes import check_count, check_signature_size
+from keras_sig._lib._typing import Array, Method, Namespace
+from keras_sig._lib._validation import (
     as_array,
+    as_floating,
     check_batch,
+    check_bool,
     check_int,
     check_path,
     companion,
-    floating,
+    held_path,
+    lengths_array,
     shape_text,
 )
-from keras_sig._core import _transforms
-from keras_sig._lib._backends import default_float_dtype, device_of, is_jax_namespace, placed_like
-from keras_sig._lib._sizes import check_count, check_signature_size
-from keras_sig._lib._typing import Array, Method, Namespace
 
 __all__ = ["add_time", "dyadic_signature", "invisibility_reset", "lead_lag", "windowed_signature"]
 
@@ -38,7 +41,7 @@ __all__ = ["add_time", "dyadic_signature", "invisibility_reset", "lead_lag", "wi
 def _path(path: Any, xp: Namespace | None, *, known_length: bool = True) -> tuple[Array, Namespace, Any]:
     """The validated floating ``path``, its namespace, and its length (required to be known by default)."""
     path, xp = as_array("path", path, xp)
-    path = floating("path", path, xp)
+    path = as_floating("path", path, xp)
     length, _ = check_path(path)
     if known_length and length is None:
         msg = f"path must have a known length (second-to-last axis); got shape {shape_text(path.shape)}"
@@ -245,7 +248,7 @@ def _windows_signature(
         flat = xp.take(path, index, axis=-2)
         return xp.reshape(flat, (*path.shape[:-2], windows, width, path.shape[-1]))
 
-    return _api.signature(_placed(gather, path, xp), depth, xp=xp, **options)
+    return _api._signature(_placed(gather, path, xp), depth, xp=xp, **options)
 
 
 def _dyadic_gather(length: int, dyadic_depth: int) -> _transforms.Plan | tuple[Any, int, int]:
@@ -280,11 +283,6 @@ def _check_windows(
     check_signature_size(
         channels, depth, factor=signatures, what=f"{what}: their signatures", batch=shape[:-2]
     )
-
-
-def _options(inverse: bool, scalar_term: bool, method: Method, memory_budget: int | None) -> dict[str, Any]:
-    """The options passed on to :func:`keras_sig.signature`, which validates them."""
-    return {"inverse": inverse, "scalar_term": scalar_term, "method": method, "memory_budget": memory_budget}
 
 
 def windowed_signature(
@@ -370,9 +368,11 @@ def windowed_signature(
     windows = (length - window) // step + 1
     what = f"the {windows} windows"
     _check_windows(path.shape, depth, signatures=windows, gathered=windows, width=window, what=what)
-    path = _api.held_path(path, lengths, xp)
+    path = held_path(path, lengths, xp)
     plan = _transforms.sliding_plan(length, window, step)
-    return _windows_signature(path, xp, plan, depth, _options(inverse, scalar_term, method, memory_budget))
+    return _windows_signature(
+        path, xp, plan, depth, _api.signature_options(inverse, scalar_term, method, memory_budget)
+    )
 
 
 def dyadic_signature(
@@ -457,7 +457,8 @@ def dyadic_signature(
     path, xp, length = _path(path, xp)
     depth = check_int("depth", depth, minimum=1)
     dyadic_depth = check_int("dyadic_depth", dyadic_depth, minimum=0)
-    options = _options(inverse, False, method, memory_budget)
+    options = _api.signature_options(inverse, False, method, memory_budget)
+    inverse, scalar_term = options["inverse"], check_bool("scalar_term", scalar_term)
     if dyadic_depth > 61:  # 2**62 pieces or more: no array could hold them
         check_count(2**63, what=f"dyadic_depth={dyadic_depth}: the dyadic pieces per path", per_path=False)
     width = _transforms.dyadic_width(length, dyadic_depth)  # the points of the longest finest piece
@@ -469,7 +470,7 @@ def dyadic_signature(
         width=width,
         what=f"dyadic_depth={dyadic_depth}: the {2 ** (dyadic_depth + 1) - 1} dyadic pieces",
     )
-    held = _api.lengths_array(lengths, path, xp)
+    held = lengths_array(lengths, path, xp)
     if held is None:
         sigs = _windows_signature(path, xp, _dyadic_gather(length, dyadic_depth), depth, options)
     else:
@@ -480,7 +481,7 @@ def dyadic_signature(
             point = xp.asarray([[float(t) for t in range(width)]], dtype=path.dtype, device=device)
             return _transforms.ragged_dyadic_pieces(path, held, piece, point, xp=xp)
 
-        sigs = _api.signature(_placed(pieces, path, xp), depth, xp=xp, **options)
+        sigs = _api._signature(_placed(pieces, path, xp), depth, xp=xp, **options)
 
     def combine() -> Array:
         out = _transforms.dyadic_levels(sigs, path.shape[-1], depth, inverse=inverse, xp=xp)

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import sys
 
-from keras_sig._api import check_int, signature
+from keras_sig._api import signature
 from keras_sig._compat import LegacyModule, deprecate_names
+from keras_sig._lib._validation import check_int
 
 __all__ = ["get_largest_divisor_under_20", "signature"]
 

@@ -22,7 +22,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.validation import check_array, check_is_fitted
 
 import keras_sig
-from keras_sig._lib._backends import array_namespace, device_of, is_array
+from keras_sig._lib._namespace import array_namespace, device_of, is_array
 
 __all__ = ["SignatureTransformer"]
 

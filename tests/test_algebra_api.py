@@ -12,6 +12,7 @@ import keras_sig
 from keras_sig import _logsig_api
 from tests import reference
 from tests._backends import BACKENDS_BY_NAME, peer
+from tests._checks import autodiff_params, check_gradient, check_rejects, rejection_cases
 
 MODES = ["words", "brackets", "expand"]
 
@@ -271,10 +272,11 @@ def test_extract_signature_term(backend, rng):
 # --------------------------------------------------------------------------- gradients
 
 
-def _functions(rng):
-    """(name, function of the backend array x, numpy reference of the same, input shape)."""
-    other = reference.signature(rng.normal(size=(2, 3, 2)), 3)
-    third = reference.signature(rng.normal(size=(2, 3, 2)), 3)
+def _functions():
+    """(name, function of the backend array x, NumPy reference of the same, input shape).
+
+    Both take the constants ``other`` and ``third`` (signatures) as keywords; see ``_constants``.
+    """
 
     def mul(a, b):
         return reference.flatten(reference.tensor_mul(reference.dense(a, 2, 3), reference.dense(b, 2, 3), 3))
@@ -285,20 +287,20 @@ def _functions(rng):
     return [
         (
             "combine",
-            lambda x, conv: keras_sig.signature_combine(x, conv(other), 2, 3),
-            lambda x: np.stack([mul(x[i], other[i]) for i in range(2)]),
+            lambda x, other, third: keras_sig.signature_combine(x, other, 2, 3),
+            lambda x, other, third: np.stack([mul(x[i], other[i]) for i in range(2)]),
             (2, 14),
         ),
         (
             "multi_combine",
-            lambda x, conv: keras_sig.multi_signature_combine([conv(other), x, conv(third)], 2, 3),
-            lambda x: np.stack([mul(mul(other[i], x[i]), third[i]) for i in range(2)]),
+            lambda x, other, third: keras_sig.multi_signature_combine([other, x, third], 2, 3),
+            lambda x, other, third: np.stack([mul(mul(other[i], x[i]), third[i]) for i in range(2)]),
             (2, 14),
         ),
         (
             "inverse",
-            lambda x, conv: keras_sig.signature_inverse(x, 2, 3),
-            lambda x: rowwise(
+            lambda x, other, third: keras_sig.signature_inverse(x, 2, 3),
+            lambda x, other, third: rowwise(
                 lambda r: reference.flatten(
                     [lvl.transpose() * (-1) ** k for k, lvl in enumerate(reference.dense(r, 2, 3))]
                 ),
@@ -308,20 +310,20 @@ def _functions(rng):
         ),
         (
             "to_logsignature",
-            lambda x, conv: keras_sig.signature_to_logsignature(x, 2, 3, mode="brackets"),
-            lambda x: reference.signature_to_logsignature(x, 2, 3, "brackets"),
+            lambda x, other, third: keras_sig.signature_to_logsignature(x, 2, 3, mode="brackets"),
+            lambda x, other, third: reference.signature_to_logsignature(x, 2, 3, "brackets"),
             (2, 14),
         ),
         (
             "to_signature",
-            lambda x, conv: keras_sig.logsignature_to_signature(x, 2, 3, mode="words"),
-            lambda x: reference.logsignature_to_signature(x, 2, 3, "words"),
+            lambda x, other, third: keras_sig.logsignature_to_signature(x, 2, 3, mode="words"),
+            lambda x, other, third: reference.logsignature_to_signature(x, 2, 3, "words"),
             (2, 5),
         ),
         (
             "extract",
-            lambda x, conv: keras_sig.extract_signature_term(x, 2, 3, 2),
-            lambda x: x[:, 2:6],
+            lambda x, other, third: keras_sig.extract_signature_term(x, 2, 3, 2),
+            lambda x, other, third: x[:, 2:6],
             (2, 14),
         ),
     ]
@@ -330,52 +332,17 @@ def _functions(rng):
 FUNCTION_NAMES = ["combine", "multi_combine", "inverse", "to_logsignature", "to_signature", "extract"]
 
 
-def _case(rng, name):
-    (found,) = [f for f in _functions(rng) if f[0] == name]
+@pytest.mark.parametrize(("framework", "jit"), autodiff_params())
+@pytest.mark.parametrize("name", FUNCTION_NAMES)
+def test_gradients(rng, name, framework, jit):
+    constants = {
+        "other": reference.signature(rng.normal(size=(2, 3, 2)), 3),
+        "third": reference.signature(rng.normal(size=(2, 3, 2)), 3),
+    }
+    (found,) = [f for f in _functions() if f[0] == name]
     _, fn, ref, shape = found
     x = rng.normal(size=shape) * 0.5
-    weights = rng.normal(size=ref(x).shape)
-    expected = reference.finite_difference_grad(lambda v: float(np.sum(ref(v) * weights)), x)
-    return fn, x, weights, expected
-
-
-@pytest.mark.skipif("torch" not in BACKENDS_BY_NAME, reason="torch is not in this session's backends")
-@pytest.mark.parametrize("name", FUNCTION_NAMES)
-def test_torch_gradients(rng, name):
-    import torch
-
-    fn, x, weights, expected = _case(rng, name)
-    xt = torch.tensor(x, requires_grad=True)
-    (fn(xt, torch.tensor) * torch.tensor(weights)).sum().backward()
-    np.testing.assert_allclose(xt.grad.numpy(), expected, rtol=1e-6, atol=1e-7)
-
-
-@pytest.mark.skipif("jax" not in BACKENDS_BY_NAME, reason="jax is not in this session's backends")
-@pytest.mark.parametrize("name", FUNCTION_NAMES)
-def test_jax_gradients(rng, name):
-    jax = BACKENDS_BY_NAME["jax"].module
-    jnp = jax.numpy
-    fn, x, weights, expected = _case(rng, name)
-    grad = jax.jit(jax.grad(lambda v: jnp.sum(fn(v, jnp.asarray) * weights)))(jnp.asarray(x))
-    np.testing.assert_allclose(grad, expected, rtol=1e-6, atol=1e-7)
-
-
-@pytest.mark.skipif(
-    "tensorflow" not in BACKENDS_BY_NAME, reason="tensorflow is not in this session's backends"
-)
-@pytest.mark.parametrize("name", FUNCTION_NAMES)
-def test_tensorflow_gradients(rng, name):
-    tf = BACKENDS_BY_NAME["tensorflow"].module
-    fn, x, weights, expected = _case(rng, name)
-
-    @tf.function(jit_compile=True)
-    def grad(v):
-        with tf.GradientTape() as tape:
-            tape.watch(v)
-            loss = tf.reduce_sum(fn(v, tf.constant) * weights)
-        return tape.gradient(loss, v)
-
-    np.testing.assert_allclose(grad(tf.constant(x)).numpy(), expected, rtol=1e-6, atol=1e-7)
+    check_gradient(fn, x, ref, backend=framework, jit=jit, rng=rng, constants=constants)
 
 
 # --------------------------------------------------------------------------- bad input
@@ -465,10 +432,9 @@ def _bad_calls():
 BAD = _bad_calls()
 
 
-@pytest.mark.parametrize(("call", "error", "match"), BAD, ids=[m[2][:40] for m in BAD])
+@rejection_cases(BAD)
 def test_bad_input_raises_a_clear_error(backend, call, error, match):
-    with pytest.raises(error, match=match):
-        call(lambda a: backend.asarray(a, "float64"))
+    check_rejects(call, error, match, lambda a: backend.asarray(a, "float64"))
 
 
 def test_mixing_libraries_is_refused():

@@ -11,6 +11,7 @@ import pytest
 import keras_sig
 from tests import reference
 from tests._backends import BACKENDS_BY_NAME
+from tests._checks import check_torch_compile
 
 OPTION_SETS = [
     {},
@@ -131,9 +132,7 @@ def test_jax_auto_scans_forward_and_differentiates_the_parallel_method(opts, rng
     """
     jax = BACKENDS_BY_NAME["jax"].module
     jnp = jax.numpy
-    from keras_sig._api import _JAX_PARALLEL_MAX_LENGTH
-
-    length = _JAX_PARALLEL_MAX_LENGTH + 4
+    length = 260  # long enough for ``auto`` to scan on the CPU (tests/test_plan.py pins where)
     path = rng.normal(size=(2, length, 2)) * 0.2
     w = jnp.asarray(rng.normal(size=keras_sig.sigdim(2, 3)))
 
@@ -210,32 +209,23 @@ def test_jax_whole_path_derivatives_are_the_transposed_hand_written_vjp(
 
 
 @pytest.mark.skipif("torch" not in BACKENDS_BY_NAME, reason="torch is not in this session's backends")
-# torch's own internals warn while compiling; third-party, harmless.
-@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
-# array-api-compat's torch wrappers call its cached array_namespace; Dynamo traces through it.
-@pytest.mark.filterwarnings(
-    "ignore:Dynamo detected a call to a `functools.lru_cache`-wrapped function:UserWarning"
-)
 def test_torch_compile_runs_long_sequential_requests_in_parallel(monkeypatch, rng):
     import array_api_compat.torch as xp
     import torch
 
-    from keras_sig._lib import _backends
+    from keras_sig._lib._plan import DEFAULT_MEMORY_BUDGET, plan
 
-    assert _backends.method_for_compiler(xp, "sequential", 500) == "sequential"  # eager: as asked
+    def method(length, asked):
+        path = torch.zeros((2, length, 3), dtype=torch.float64)
+        options = {"stream": False, "basepoint": False, "memory_budget": DEFAULT_MEMORY_BUDGET}
+        return plan(path, 3, xp=xp, method=asked, **options).method
+
+    assert method(500, "sequential") == "sequential"  # eager: as asked
     monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
-    assert _backends.method_for_compiler(xp, "sequential", 500) == "parallel"
-    assert _backends.method_for_compiler(xp, "sequential", 64) == "sequential"
-    assert _backends.method_for_compiler(xp, "parallel", 500) == "parallel"
+    assert method(500, "sequential") == "parallel"
+    assert method(64, "sequential") == "sequential"
+    assert method(500, "parallel") == "parallel"
     monkeypatch.undo()
 
     x = torch.tensor(rng.normal(size=(2, 80, 3)), requires_grad=True)
-    compiled = torch.compile(lambda p: keras_sig.signature(p, 3, method="sequential"))
-    got = compiled(x)
-    got.sum().backward()
-    grad = x.grad.clone()
-    x.grad = None
-    expected = keras_sig.signature(x, 3, method="sequential")
-    expected.sum().backward()
-    np.testing.assert_allclose(got.detach().numpy(), expected.detach().numpy(), rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(grad.numpy(), x.grad.numpy(), rtol=1e-10, atol=1e-12)
+    check_torch_compile(lambda p: keras_sig.signature(p, 3, method="sequential"), x)

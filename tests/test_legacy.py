@@ -80,13 +80,13 @@ def test_signature_takes_1_0_2_positional_and_legacy_arguments(backend):
 
 def test_signature_chooses_the_method_gpu_optimized_names(monkeypatch):
     seen = []
-    real = _api._sig.signature
+    real = _api._core.signature
 
     def spy(*args, **kwargs):
-        seen.append(kwargs["method"])
+        seen.append(kwargs["plan"].method)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(_api._sig, "signature", spy)
+    monkeypatch.setattr(_api._core, "signature", spy)
     x = np.ones((4, 2)).cumsum(axis=0)
     with pytest.deprecated_call():
         keras_sig.signature(x, 2, gpu_optimized=True)

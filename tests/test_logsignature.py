@@ -10,6 +10,14 @@ import pytest
 import keras_sig
 from tests import reference
 from tests._backends import BACKENDS_BY_NAME, peer
+from tests._checks import (
+    autodiff_params,
+    bad_input_path,
+    check_gradient,
+    check_rejects,
+    check_torch_compile,
+    rejection_cases,
+)
 
 MODES = ["words", "brackets", "expand"]
 
@@ -230,10 +238,6 @@ def test_every_option_matches_signatory(rng, mode):
 # --------------------------------------------------------------------------- gradients
 
 
-def _ref_loss(path, weights, depth, mode, opts):
-    return float(np.sum(reference.logsignature(path, depth, mode=mode, **opts) * weights))
-
-
 GRAD_CASES = [
     ("words", {}),
     ("brackets", {"stream": True}),
@@ -249,87 +253,31 @@ def _grad_case(rng, raw):
     return opts
 
 
-@pytest.mark.skipif("torch" not in BACKENDS_BY_NAME, reason="torch is not in this session's backends")
+@pytest.mark.parametrize(("framework", "jit"), autodiff_params(jit=(False, True)))
 @pytest.mark.parametrize(("mode", "raw"), GRAD_CASES)
-def test_torch_gradient_matches_finite_differences(rng, mode, raw):
-    import torch
-
+def test_gradient_matches_finite_differences(rng, mode, raw, framework, jit):
+    """Eager PyTorch; JAX's grad, jit and vmap; TensorFlow's graph and XLA (its parallel scan)."""
     path = rng.normal(size=(2, 4, 2))
     opts = _grad_case(rng, raw)
-    weights = rng.normal(size=reference.logsignature(path, 3, mode=mode, **opts).shape)
-    x = torch.tensor(path, requires_grad=True)
-    torch_opts = {k: torch.tensor(v) if isinstance(v, np.ndarray) else v for k, v in opts.items()}
-    (keras_sig.logsignature(x, 3, mode=mode, **torch_opts) * torch.tensor(weights)).sum().backward()
-    expected = reference.finite_difference_grad(lambda p: _ref_loss(p, weights, 3, mode, opts), path)
-    np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-6, atol=1e-7)
-
-
-@pytest.mark.skipif("jax" not in BACKENDS_BY_NAME, reason="jax is not in this session's backends")
-@pytest.mark.parametrize(("mode", "raw"), GRAD_CASES)
-def test_jax_gradient_jit_vmap(rng, mode, raw):
-    jax = BACKENDS_BY_NAME["jax"].module
-    jnp = jax.numpy
-    path = rng.normal(size=(2, 4, 2))
-    opts = _grad_case(rng, raw)
-    weights = rng.normal(size=reference.logsignature(path, 3, mode=mode, **opts).shape)
-    jax_opts = {k: jnp.asarray(v) if isinstance(v, np.ndarray) else v for k, v in opts.items()}
-
-    def loss(p):
-        return jnp.sum(keras_sig.logsignature(p, 3, mode=mode, **jax_opts) * weights)
-
-    expected = reference.finite_difference_grad(lambda p: _ref_loss(p, weights, 3, mode, opts), path)
-    np.testing.assert_allclose(jax.grad(loss)(jnp.asarray(path)), expected, rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(jax.jit(jax.grad(loss))(jnp.asarray(path)), expected, rtol=1e-6, atol=1e-7)
-    stacked = jnp.stack([jnp.asarray(path), 2 * jnp.asarray(path)])
-    vmapped = jax.vmap(lambda p: keras_sig.logsignature(p, 3, mode=mode, **jax_opts))(stacked)
-    np.testing.assert_allclose(
-        vmapped, keras_sig.logsignature(stacked, 3, mode=mode, **jax_opts), rtol=1e-12, atol=1e-12
+    method = {"method": "parallel"} if framework == "tensorflow" else {}
+    check_gradient(
+        lambda p, **o: keras_sig.logsignature(p, 3, mode=mode, **method, **o),
+        path,
+        lambda p, **o: reference.logsignature(p, 3, mode=mode, **o),
+        backend=framework,
+        jit=jit,
+        rng=rng,
+        constants=opts,
+        vmap=True,
     )
 
 
-@pytest.mark.skipif(
-    "tensorflow" not in BACKENDS_BY_NAME, reason="tensorflow is not in this session's backends"
-)
-@pytest.mark.parametrize(("mode", "raw"), GRAD_CASES)
-@pytest.mark.parametrize("jit_compile", [False, True])
-def test_tensorflow_gradient_and_xla(rng, mode, raw, jit_compile):
-    tf = BACKENDS_BY_NAME["tensorflow"].module
-    path = rng.normal(size=(2, 4, 2))
-    opts = _grad_case(rng, raw)
-    weights = rng.normal(size=reference.logsignature(path, 3, mode=mode, **opts).shape)
-    tf_opts = {k: tf.constant(v) if isinstance(v, np.ndarray) else v for k, v in opts.items()}
-
-    @tf.function(jit_compile=jit_compile)
-    def grad(p):
-        with tf.GradientTape() as tape:
-            tape.watch(p)
-            loss = tf.reduce_sum(
-                keras_sig.logsignature(p, 3, mode=mode, method="parallel", **tf_opts) * weights
-            )
-        return tape.gradient(loss, p)
-
-    expected = reference.finite_difference_grad(lambda p: _ref_loss(p, weights, 3, mode, opts), path)
-    np.testing.assert_allclose(grad(tf.constant(path)).numpy(), expected, rtol=1e-6, atol=1e-7)
-
-
 @pytest.mark.skipif("torch" not in BACKENDS_BY_NAME, reason="torch is not in this session's backends")
-@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
-@pytest.mark.filterwarnings(
-    "ignore:Dynamo detected a call to a `functools.lru_cache`-wrapped function:UserWarning"
-)
 def test_torch_compile(rng):
     import torch
 
     x = torch.tensor(rng.normal(size=(2, 6, 3)), requires_grad=True)
-    compiled = torch.compile(lambda p: keras_sig.logsignature(p, 3, mode="brackets"))
-    got = compiled(x)
-    got.sum().backward()
-    grad = x.grad.clone()
-    x.grad = None
-    expected = keras_sig.logsignature(x, 3, mode="brackets")
-    expected.sum().backward()
-    np.testing.assert_allclose(got.detach().numpy(), expected.detach().numpy(), rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(grad.numpy(), x.grad.numpy(), rtol=1e-10, atol=1e-12)
+    check_torch_compile(lambda p: keras_sig.logsignature(p, 3, mode="brackets"), x)
 
 
 # --------------------------------------------------------------------------- bad input
@@ -358,8 +306,6 @@ BAD_CALLS = [
 ]
 
 
-@pytest.mark.parametrize(("call", "error", "match"), BAD_CALLS, ids=[m[2][:40] for m in BAD_CALLS])
+@rejection_cases(BAD_CALLS)
 def test_bad_input_raises_a_clear_error(backend, call, error, match):
-    path = backend.asarray(np.zeros((2, 5, 3)), "float64")
-    with pytest.raises(error, match=match):
-        call(path)
+    check_rejects(call, error, match, bad_input_path(backend))

@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 
 import keras_sig
-from keras_sig._api import _GRADIENT_MEMORY_FACTOR, step_bytes
+from keras_sig._lib._plan import GRADIENT_MEMORY_FACTOR, step_bytes
 from tests import reference
 from tests._backends import BACKENDS_BY_NAME
+from tests._checks import check_torch_compile
 
 FRAMEWORKS = [name for name in ("jax", "torch", "tensorflow") if name in BACKENDS_BY_NAME]
 if not FRAMEWORKS:
@@ -36,7 +37,7 @@ OPTION_SETS = {
 def _budget_for(chunk: int, shape: tuple[int, ...], depth: int, itemsize: int = 8) -> int:
     """A memory budget whose backward chunks are ``chunk`` steps long."""
     per_step = step_bytes(shape, depth, stream=False, itemsize=itemsize)
-    return math.ceil(chunk * _GRADIENT_MEMORY_FACTOR) * per_step
+    return math.ceil(chunk * GRADIENT_MEMORY_FACTOR) * per_step
 
 
 def _options(name, rng, batch, channels, depth):
@@ -171,9 +172,9 @@ def test_hand_written_vjp_matches_the_frameworks_autodiff(
 
     The cotangent is a broadcast view, as ``y.sum()`` gives.
     """
-    from keras_sig._core import _signature as core
+    from keras_sig._core import _backward, _forward
     from keras_sig._core._algebra import concat_levels
-    from keras_sig._lib._backends import array_namespace
+    from keras_sig._lib._namespace import array_namespace
 
     backend = BACKENDS_BY_NAME[framework]
     path = rng.normal(size=(*batch, length, channels))
@@ -185,13 +186,13 @@ def test_hand_written_vjp_matches_the_frameworks_autodiff(
     reduce = _reduce(framework)
 
     def loss(p):
-        z = core.increments(p, None, xp=xp)
-        return reduce(concat_levels(core.signature_parallel(z, depth, stream=False, xp=xp), xp=xp) * wt)
+        z = _forward.increments(p, None, xp=xp)
+        return reduce(concat_levels(_forward.signature_parallel(z, depth, stream=False, xp=xp), xp=xp) * wt)
 
     def vjp(p):
         cotangent = xp.broadcast_to(wt, (*batch, size))
-        return core.points_cotangent(
-            core.parallel_vjp(core.increments(p, None, xp=xp), depth, cotangent, xp=xp), xp=xp
+        return _backward.points_cotangent(
+            _backward.parallel_vjp(_forward.increments(p, None, xp=xp), depth, cotangent, xp=xp), xp=xp
         )
 
     if framework == "jax":  # compiled once rather than dispatched op by op
@@ -317,10 +318,6 @@ def test_the_custom_gradient_is_the_one_used(rng):
 
 
 @pytest.mark.skipif("torch" not in BACKENDS_BY_NAME, reason="torch is not in this session's backends")
-@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
-@pytest.mark.filterwarnings(
-    "ignore:Dynamo detected a call to a `functools.lru_cache`-wrapped function:UserWarning"
-)
 @pytest.mark.parametrize("chunk", [2, None])
 def test_torch_compile_traces_the_custom_gradient_in_one_graph(chunk, rng):
     """``fullgraph=True``: the Function (whole-path VJP or chunked backward) compiles without a break."""
@@ -328,11 +325,12 @@ def test_torch_compile_traces_the_custom_gradient_in_one_graph(chunk, rng):
     path = rng.normal(size=(2, 9, 2))
     budget = None if chunk is None else _budget_for(chunk, path.shape, 3)
     x = torch.tensor(path, requires_grad=True)
-    compiled = torch.compile(lambda p: keras_sig.signature(p, 3, memory_budget=budget), fullgraph=True)
     w = rng.normal(size=keras_sig.sigdim(2, 3))
-    (compiled(x) * torch.tensor(w)).sum().backward()
+    _, (grad,) = check_torch_compile(
+        lambda p: keras_sig.signature(p, 3, memory_budget=budget), x, cotangent=w, fullgraph=True
+    )
     expected = reference.finite_difference_grad(lambda q: float(np.sum(reference.signature(q, 3) * w)), path)
-    np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(grad.numpy(), expected, rtol=1e-6, atol=1e-8)
 
 
 # torch.func's first use imports a module that calls the deprecated torch.jit.script.

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import keras_sig
-from keras_sig._core._signature import sigdim
+from keras_sig import sigdim
 from tests import reference
 from tests._backends import BACKENDS_BY_NAME
 
@@ -339,14 +339,15 @@ def test_ops_follow_the_input_to_a_non_default_device():
 
 
 def test_adapter_is_the_namespace_of_tensors_and_variables():
-    from keras_sig._lib._backends import array_namespace, scan_for
+    from keras_sig._lib._namespace import array_namespace
+    from keras_sig._lib._scan import scan_for, tf_scan
     from keras_sig.shims.tensorflow import namespace
 
     x = BACKEND.asarray(np.zeros((2, 3)))
     assert array_namespace(x) is namespace
     assert array_namespace(tf.Variable(x)) is namespace
     assert namespace._keras_sig_adapter is True
-    assert scan_for(namespace) == namespace.scan
+    assert scan_for(namespace) is tf_scan
     info = namespace.__array_namespace_info__().default_dtypes(device=namespace.device(x))
     assert info["real floating"] == tf.float32
     assert namespace.isdtype(tf.float64, ("real floating", "complex floating"))
@@ -395,9 +396,9 @@ def test_xp_tensorflow_module_takes_nested_lists():
 
 
 def test_adapter_docstring_examples_run():
-    from keras_sig.shims import tensorflow as shim
+    from keras_sig._lib import _tf_namespace
 
-    result = doctest.testmod(shim, optionflags=doctest.NORMALIZE_WHITESPACE, raise_on_error=False)
+    result = doctest.testmod(_tf_namespace, optionflags=doctest.NORMALIZE_WHITESPACE, raise_on_error=False)
     assert result.attempted >= 1
     assert result.failed == 0
 

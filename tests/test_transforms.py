@@ -12,6 +12,7 @@ import keras_sig
 from keras_sig import _transforms_api
 from tests import reference
 from tests._backends import BACKENDS_BY_NAME
+from tests._checks import autodiff_params, bad_input_path, check_gradient, check_rejects, rejection_cases
 
 # --------------------------------------------------------------------------- references (loops)
 
@@ -193,51 +194,12 @@ def _loss_cases():
 CASES = _loss_cases()
 
 
-def _gradient_case(rng, name):
+@pytest.mark.parametrize(("framework", "jit"), autodiff_params())
+@pytest.mark.parametrize("name", [c[0] for c in CASES])
+def test_gradients(rng, name, framework, jit):
     (case,) = [c for c in CASES if c[0] == name]
     path = rng.normal(size=(2, 8, 2)) * 0.5
-    weights = rng.normal(size=case[2](path).shape)
-    expected = reference.finite_difference_grad(lambda v: float(np.sum(case[2](v) * weights)), path)
-    return case[1], path, weights, expected
-
-
-@pytest.mark.skipif("torch" not in BACKENDS_BY_NAME, reason="torch is not in this session's backends")
-@pytest.mark.parametrize("name", [c[0] for c in CASES])
-def test_torch_gradients(rng, name):
-    import torch
-
-    fn, path, weights, expected = _gradient_case(rng, name)
-    x = torch.tensor(path, requires_grad=True)
-    (fn(x) * torch.tensor(weights)).sum().backward()
-    np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-6, atol=1e-7)
-
-
-@pytest.mark.skipif("jax" not in BACKENDS_BY_NAME, reason="jax is not in this session's backends")
-@pytest.mark.parametrize("name", [c[0] for c in CASES])
-def test_jax_gradients_under_jit(rng, name):
-    jax = BACKENDS_BY_NAME["jax"].module
-    jnp = jax.numpy
-    fn, path, weights, expected = _gradient_case(rng, name)
-    grad = jax.jit(jax.grad(lambda v: jnp.sum(fn(v) * weights)))(jnp.asarray(path))
-    np.testing.assert_allclose(grad, expected, rtol=1e-6, atol=1e-7)
-
-
-@pytest.mark.skipif(
-    "tensorflow" not in BACKENDS_BY_NAME, reason="tensorflow is not in this session's backends"
-)
-@pytest.mark.parametrize("name", [c[0] for c in CASES])
-def test_tensorflow_gradients_under_xla(rng, name):
-    tf = BACKENDS_BY_NAME["tensorflow"].module
-    fn, path, weights, expected = _gradient_case(rng, name)
-
-    @tf.function(jit_compile=True)
-    def grad(v):
-        with tf.GradientTape() as tape:
-            tape.watch(v)
-            loss = tf.reduce_sum(fn(v) * weights)
-        return tape.gradient(loss, v)
-
-    np.testing.assert_allclose(grad(tf.constant(path)).numpy(), expected, rtol=1e-6, atol=1e-7)
+    check_gradient(case[1], path, case[2], backend=framework, jit=jit, rng=rng)
 
 
 # --------------------------------------------------------------------------- bad input
@@ -282,11 +244,9 @@ BAD_CALLS = [
 ]
 
 
-@pytest.mark.parametrize(("call", "error", "match"), BAD_CALLS, ids=[m[2][:40] for m in BAD_CALLS])
+@rejection_cases(BAD_CALLS)
 def test_bad_input_raises_a_clear_error(backend, call, error, match):
-    path = backend.asarray(np.zeros((2, 5, 3)), "float64")
-    with pytest.raises(error, match=match):
-        call(path)
+    check_rejects(call, error, match, bad_input_path(backend))
 
 
 def test_add_time_refuses_times_of_another_batch(backend):

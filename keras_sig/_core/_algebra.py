@@ -9,6 +9,7 @@ group-like elements, 0 for Lie elements, as each function says).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from keras_sig._lib._typing import Array, Namespace
 
@@ -17,11 +18,13 @@ __all__ = [
     "chen",
     "chen_tree",
     "chen_vjp",
+    "combine_flat",
     "concat_levels",
     "exp_head",
     "flatten",
     "horner_heads",
     "horner_step_flat",
+    "inverse_flat",
     "level_sizes",
     "lift",
     "mult_exp",
@@ -29,8 +32,18 @@ __all__ = [
     "outer_vjp",
     "reverse_words",
     "scale_increment",
+    "sigdim",
     "split_levels",
+    "with_scalar_term",
+    "without_scalar_term",
 ]
+
+
+def sigdim(channels: int, depth: int) -> int:
+    """``channels + channels**2 + ... + channels**depth``: the flat signature's size (a geometric sum)."""
+    if channels == 1:
+        return depth
+    return channels * (channels**depth - 1) // (channels - 1)
 
 
 def level_sizes(channels: int, depth: int) -> list[int]:
@@ -287,3 +300,38 @@ def concat_levels(levels: Sequence[Array], *, xp: Namespace) -> Array:
     if len(levels) == 1:
         return levels[0]
     return xp.concat(list(levels), axis=-1)
+
+
+def with_scalar_term(x: Array, scalar_term: bool, *, xp: Namespace) -> Array:
+    """``x`` with the scalar term 1 prepended if ``scalar_term``."""
+    return xp.concat([xp.ones_like(x[..., :1]), x], axis=-1) if scalar_term else x
+
+
+def without_scalar_term(x: Array, scalar_term: bool) -> Array:
+    """``x`` without its leading scalar term if ``scalar_term``."""
+    return x[..., 1:] if scalar_term else x
+
+
+def combine_flat(
+    *sigs: Array, channels: int, depth: int, scalar_term: bool, xp: Namespace, consts: Any = None
+) -> Array:
+    """The product (Chen's identity) of flat signatures, left to right; ``consts`` is unused."""
+    del consts
+    levels = [split_levels(without_scalar_term(s, scalar_term), channels, depth) for s in sigs]
+    if len(levels) == 2:
+        out = chen(levels[0], levels[1], xp=xp)
+    else:
+        stacked = xp.stack([without_scalar_term(s, scalar_term) for s in sigs], axis=-2)
+        out = chen_tree(split_levels(stacked, channels, depth), xp=xp)
+    return with_scalar_term(concat_levels(out, xp=xp), scalar_term, xp=xp)
+
+
+def inverse_flat(
+    sig: Array, *, channels: int, depth: int, scalar_term: bool, xp: Namespace, consts: Any = None
+) -> Array:
+    """The inverse of a flat signature (its antipode); ``consts`` is unused."""
+    del consts
+    out = concat_levels(
+        antipode(split_levels(without_scalar_term(sig, scalar_term), channels, depth), channels, xp=xp), xp=xp
+    )
+    return xp.concat([sig[..., :1], out], axis=-1) if scalar_term else out

@@ -333,7 +333,7 @@ def _indices(values: list[Any], like: Array, *, xp: Namespace, dtype: Any = None
     """``values`` as an array (an integer index array by default) on ``like``'s device."""
     if getattr(xp, "_keras_sig_adapter", False):
         return xp.asarray(values, dtype=dtype)  # placed by the caller's device context
-    from keras_sig._lib._backends import device_of
+    from keras_sig._lib._namespace import device_of
 
     return xp.asarray(values, dtype=dtype, device=device_of(like, xp))
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from keras_sig._core import _words
-from keras_sig._core._algebra import concat_levels, outer, split_levels
+from keras_sig._core._algebra import concat_levels, outer, split_levels, with_scalar_term, without_scalar_term
 from keras_sig._lib._typing import Array, Namespace
 
 __all__ = [
@@ -223,3 +223,34 @@ def signature_from_logsignature(
     """A log-signature in ``mode`` to its signature ``(..., sigdim)`` (no scalar term)."""
     flat = from_coordinates(logsig, channels, depth, mode, xp=xp, consts=consts)
     return concat_levels(tensor_exp(split_levels(flat, channels, depth), xp=xp), xp=xp)
+
+
+def to_logsignature(
+    sig: Array,
+    *,
+    channels: int,
+    depth: int,
+    mode: str,
+    scalar_term: bool,
+    xp: Namespace,
+    consts: Constants,
+) -> Array:
+    """The log-signature of a flat signature (its scalar term dropped first with ``scalar_term``)."""
+    return logsignature_from_signature(
+        without_scalar_term(sig, scalar_term), channels, depth, mode, xp=xp, consts=consts
+    )
+
+
+def to_signature(
+    logsig: Array,
+    *,
+    channels: int,
+    depth: int,
+    mode: str,
+    scalar_term: bool,
+    xp: Namespace,
+    consts: Constants,
+) -> Array:
+    """The flat signature of a log-signature (with its scalar term with ``scalar_term``)."""
+    sig = signature_from_logsignature(logsig, channels, depth, mode, xp=xp, consts=consts)
+    return with_scalar_term(sig, scalar_term, xp=xp)

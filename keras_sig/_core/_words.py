@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeAlias, TypeVar
 
+from keras_sig._core._algebra import sigdim
+
 __all__ = [
     "Block",
     "BlockMap",
@@ -376,7 +378,7 @@ class Splits:
 def lyndon_splits(channels: int, depth: int) -> Splits:
     """The :class:`Splits` of every Lyndon word of length ``1..depth``, in Lyndon order."""
     words = lyndon_words(channels, depth)
-    x_zero = sum(channels**k for k in range(1, depth + 1))
+    x_zero = sigdim(channels, depth)
     t_zero = x_zero - channels**depth
     pairs = [(w[:i], w[i:]) if len(w) > i else None for i in range(1, depth) for w in words]
     return Splits(
@@ -421,7 +423,7 @@ def _coordinates_map(channels: int, depth: int, *, to_brackets: bool) -> BlockMa
 def lift_map(channels: int, depth: int) -> BlockMap:
     """From ``"brackets"`` coordinates to the flattened tensor of the Lie element."""
     lyndon = _lyndon_positions(channels, depth)
-    size = sum(channels**k for k in range(1, depth + 1))
+    size = sigdim(channels, depth)
     pieces = []
     zero_outputs = []
     for pattern, classes in _classes(channels, depth):

@@ -15,12 +15,7 @@ from typing import Any
 
 from keras_sig._lib._typing import Array
 
-__all__ = ["blockwise_signature", "is_dask_array"]
-
-
-def is_dask_array(x: object) -> bool:
-    """Whether ``x`` is a dask array (dask is not imported)."""
-    return type(x).__module__.startswith("dask.") and type(x).__name__ == "Array"
+__all__ = ["blockwise_signature"]
 
 
 def blockwise_signature(

@@ -5,7 +5,7 @@ memory-light :func:`keras_sig._core._signature.light_backward`, or the
 hand-written :func:`~keras_sig._core._signature.parallel_vjp` of the whole
 path); it takes no framework autodiff, only array operations. What differs
 between frameworks is only how a custom gradient is declared.
-:func:`light_gradient_for` returns, for a namespace, a function
+:func:`custom_vjp_for` returns, for a namespace, a function
 ``wrap(forward, backward, taped)`` that turns ``forward: x -> signature`` into
 a function with the same values whose gradient is ``backward(x, signature,
 cotangent)``, or ``None`` where the framework has no autodiff. ``taped``, where
@@ -13,7 +13,7 @@ given, is ``(forward_tape, backward_tape)``: a forward that also returns the
 intermediates a backward can take instead of recomputing them (only the
 PyTorch wrapper uses it; JAX and TensorFlow get no ``taped`` in practice).
 Where the whole path's derivatives fit the budget, JAX takes no custom VJP
-but :func:`jax_tangent_wrap`: a ``custom_jvp`` whose tangent map is the
+but :func:`jax_custom_jvp`: a ``custom_jvp`` whose tangent map is the
 transposed hand-written VJP, so forward mode keeps working.
 
 * JAX (memory-light): :func:`jax.custom_vjp`. The residuals are the input
@@ -38,26 +38,41 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any
 
-from keras_sig._lib._backends import is_jax_namespace, is_torch_namespace
-from keras_sig._lib._typing import Array, Namespace
+from keras_sig._lib._namespace import (
+    is_adapter,
+    is_jax_namespace,
+    is_torch_namespace,
+    torch_transforms_active,
+)
+from keras_sig._lib._typing import Array, Backward, Forward, Namespace, Taped
 
-__all__ = ["jax_tangent_wrap", "light_gradient_for"]
+__all__ = ["custom_gradient_for", "custom_vjp_for", "has_autodiff", "jax_custom_jvp"]
 
-Forward = Callable[[Array], Array]
-Backward = Callable[[Array, Array, Array], Array]
-Taped = tuple[Callable[[Array], tuple[Array, list[Array]]], Callable[[Array, Any, Array], Array]]
 Wrap = Callable[[Forward, Backward, Taped | None], Forward]
 
 
-def light_gradient_for(xp: Namespace) -> Wrap | None:
+def has_autodiff(xp: Namespace) -> bool:
+    """Whether ``xp``'s framework differentiates (JAX, PyTorch, TensorFlow), so custom gradients apply."""
+    return is_jax_namespace(xp) or is_torch_namespace(xp) or is_adapter(xp)
+
+
+def custom_gradient_for(xp: Namespace, gradient: str) -> Callable[..., Forward] | None:
+    """The wrapper a plan's ``gradient`` names (``None`` for ``"autodiff"``, or without autodiff)."""
+    if gradient == "custom_jvp":
+        return jax_custom_jvp
+    if gradient == "custom_vjp":
+        return custom_vjp_for(xp)
+    return None
+
+
+def custom_vjp_for(xp: Namespace) -> Wrap | None:
     """The custom-gradient wrapper for ``xp``'s framework, or ``None`` (no autodiff)."""
     if is_jax_namespace(xp):
         return _jax_wrap
     if is_torch_namespace(xp):
         return _torch_wrap
-    if getattr(xp, "_keras_sig_adapter", False):
+    if is_adapter(xp):
         return _tf_wrap
     return None
 
@@ -86,11 +101,11 @@ def _jax_wrap(forward: Forward, backward: Backward, _taped: Taped | None = None)
     return light
 
 
-def jax_tangent_wrap(primal: Forward, taped: Taped) -> Forward:
+def jax_custom_jvp(primal: Forward, taped: Taped) -> Forward:
     """A function with :func:`jax.custom_jvp` derivatives from the hand-written VJP.
 
     ``taped`` is ``(forward_tape, backward_tape)`` of the parallel method (see
-    :func:`light_gradient_for`). Undifferentiated, the values are
+    :func:`custom_vjp_for`). Undifferentiated, the values are
     ``primal``'s (the parallel method itself, or another method of the
     signature, as JAX's fast CPU scan); differentiated, they are the taped
     forward's, which the derivatives need anyway (so ``jax.value_and_grad``
@@ -129,19 +144,11 @@ def jax_tangent_wrap(primal: Forward, taped: Taped) -> Forward:
 # --------------------------------------------------------------------------- PyTorch
 
 
-def _torch_transformed(torch: Any) -> bool:
-    """Whether forward-mode AD (dual tensors) or a ``torch.func`` transform is active."""
-    functorch = getattr(torch._C, "_are_functorch_transforms_active", None)
-    forward_ad = sys.modules.get("torch.autograd.forward_ad")
-    level = getattr(forward_ad, "_current_level", -1) if forward_ad is not None else -1
-    return bool(level >= 0 or (functorch is not None and functorch()))
-
-
 def _torch_wrap(forward: Forward, backward: Backward, taped: Taped | None = None) -> Forward:
     torch = sys.modules["torch"]
 
     def light(z: Array) -> Array:
-        if not (torch.is_grad_enabled() and z.requires_grad) or _torch_transformed(torch):
+        if not (torch.is_grad_enabled() and z.requires_grad) or torch_transforms_active(torch):
             return forward(z)
         from keras_sig._lib._torch_function import LightSignature
 

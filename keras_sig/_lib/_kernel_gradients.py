@@ -23,14 +23,18 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from keras_sig._lib._backends import is_jax_namespace, is_torch_namespace
-from keras_sig._lib._typing import Array, Namespace
+from keras_sig._lib._namespace import (
+    is_adapter,
+    is_jax_namespace,
+    is_torch_namespace,
+    torch_transforms_active,
+)
+from keras_sig._lib._typing import Array, Forward, Namespace
+from keras_sig._lib._typing import KernelTaped as Taped
+from keras_sig._lib._typing import KernelVjp as Vjp
 
 __all__ = ["kernel_gradient_for"]
 
-Forward = Callable[[Array], Array]
-Taped = Callable[[Array], tuple[Array, list[Array]]]
-Vjp = Callable[[Array, list[Array], Array], Array]
 Wrap = Callable[[Forward, Taped, Vjp], Forward]
 
 
@@ -40,7 +44,7 @@ def kernel_gradient_for(xp: Namespace) -> Wrap | None:
         return _jax_wrap
     if is_torch_namespace(xp):
         return _torch_wrap
-    if getattr(xp, "_keras_sig_adapter", False):
+    if is_adapter(xp):
         return _tf_wrap
     return None
 
@@ -66,10 +70,9 @@ def _jax_wrap(forward: Forward, taped: Taped, vjp: Vjp) -> Forward:
 
 def _torch_wrap(forward: Forward, taped: Taped, vjp: Vjp) -> Forward:
     torch = sys.modules["torch"]
-    from keras_sig._lib._gradients import _torch_transformed
 
     def solve(g: Array) -> Array:
-        if not (torch.is_grad_enabled() and g.requires_grad) or _torch_transformed(torch):
+        if not (torch.is_grad_enabled() and g.requires_grad) or torch_transforms_active(torch):
             return forward(g)
         from keras_sig._lib._kernel_torch import KernelSolve
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import torch
 
-from keras_sig._lib._kernel_gradients import Taped, Vjp
+from keras_sig._lib._typing import KernelTaped as Taped
+from keras_sig._lib._typing import KernelVjp as Vjp
 
 __all__ = ["KernelSolve"]
 

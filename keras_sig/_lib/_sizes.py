@@ -125,7 +125,9 @@ def sigdim_within(channels: int, depth: int, limit: int) -> int | None:
     bits = limit.bit_length() + 1
     if depth > bits or depth * math.log2(channels) > bits:
         return None
-    size = channels * (channels**depth - 1) // (channels - 1)
+    from keras_sig._core._algebra import sigdim
+
+    size = sigdim(channels, depth)
     return size if size <= limit else None
 
 
@@ -173,7 +175,7 @@ def check_path_size(
 
     ``basepoint`` is the argument as given: anything but None and False adds a point.
     """
-    from keras_sig._lib._backends import static_shape
+    from keras_sig._lib._namespace import static_shape
 
     dims = static_shape(shape)
     length, channels = dims[-2], dims[-1]

@@ -12,8 +12,8 @@ from typing import Any
 
 import torch
 
-from keras_sig._lib._backends import array_namespace, precise_matmuls
-from keras_sig._lib._gradients import Backward, Forward, Taped
+from keras_sig._lib._namespace import array_namespace, precise_matmuls
+from keras_sig._lib._typing import Backward, Forward, Taped
 
 __all__ = ["LightSignature"]
 

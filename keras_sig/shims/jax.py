@@ -8,42 +8,15 @@ compose with ``jax.jit``, ``jax.grad`` and ``jax.vmap``.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from keras_sig._api import METHODS, check_bool, check_choice, check_int, signature
+from keras_sig._api import _signature, prepare_path, signature_options
 from keras_sig._lib._typing import Array, Method
 
 __all__ = ["jax_gpu_signature", "jax_signature"]
-
-
-@functools.partial(jax.jit, static_argnames=("depth", "stream", "origin", "inverse", "scalar_term", "method"))
-def _compiled(
-    path: Array,
-    basepoint: Array | None,
-    initial: Array | None,
-    *,
-    depth: int,
-    stream: bool,
-    origin: bool,
-    inverse: bool,
-    scalar_term: bool,
-    method: str,
-) -> Array:
-    """Run the signature as one compiled call per shape, dtype and static option set."""
-    return signature(
-        path,
-        depth,
-        stream=stream,
-        basepoint=origin if basepoint is None else basepoint,
-        initial=initial,
-        inverse=inverse,
-        scalar_term=scalar_term,
-        method=method,  # type: ignore[arg-type]
-    )
 
 
 def _as_jax(value: Any) -> Array:
@@ -105,24 +78,15 @@ def jax_signature(
     >>> jax_signature(jnp.stack([path, 2 * path]), 2, True).shape
     (2, 2, 6)
     """
-    depth = check_int("depth", depth, minimum=1)
-    stream = check_bool("stream", stream)
-    inverse = check_bool("inverse", inverse)
-    scalar_term = check_bool("scalar_term", scalar_term)
-    method = check_choice("method", method, METHODS)  # type: ignore[assignment]
-    origin = isinstance(basepoint, bool) and basepoint
-    array_basepoint = None if basepoint is None or isinstance(basepoint, bool) else _as_jax(basepoint)
-    return _compiled(
+    path, depth, xp, bp, init = prepare_path(
         _as_jax(path),
-        array_basepoint,
-        None if initial is None else _as_jax(initial),
-        depth=depth,
+        depth,
         stream=stream,
-        origin=origin,
-        inverse=inverse,
-        scalar_term=scalar_term,
-        method=method,
+        basepoint=basepoint if basepoint is None or isinstance(basepoint, bool) else _as_jax(basepoint),
+        initial=None if initial is None else _as_jax(initial),
     )
+    options = signature_options(inverse, scalar_term, method, None)
+    return _signature(path, depth, xp=xp, stream=stream, basepoint=bp, initial=init, **options)
 
 
 jax_gpu_signature = jax_signature

@@ -28,23 +28,20 @@ from typing import Any, ClassVar
 
 import keras
 
-from keras_sig._api import (
-    METHODS,
+from keras_sig._api import METHODS, _signature, prepare_path, sigdim
+from keras_sig._compat import check_unroll, method_from_legacy
+from keras_sig._lib._sizes import check_count, check_path_size
+from keras_sig._lib._validation import (
     check_bool,
     check_choice,
     check_int,
     check_known_rank,
     check_path,
-    choose_method,
     shape_text,
-    sigdim,
-    signature,
 )
-from keras_sig._compat import check_unroll, method_from_legacy
-from keras_sig._lib._backends import array_namespace
-from keras_sig._lib._sizes import check_count, check_path_size
-from keras_sig._logsig_api import MODES, logsigdim, logsignature
+from keras_sig._logsig_api import MODES, _logsignature
 from keras_sig._transforms_api import add_time, invisibility_reset, lead_lag
+from keras_sig._words_api import logsigdim
 
 __all__ = ["AddTime", "InvisibilityReset", "LeadLag", "LogSigLayer", "SigLayer"]
 
@@ -178,7 +175,8 @@ class _PathLayer(keras.layers.Layer):
     def _features(self, channels: int) -> int:
         raise NotImplementedError
 
-    def _compute(self, inputs: Any, method: str) -> Any:
+    def _compute(self, inputs: Any) -> Any:
+        """The features of ``inputs``, a gradient expected (the planner's ``for_gradient``)."""
         raise NotImplementedError
 
     # ---------------------------------------------------------------- dtypes
@@ -266,11 +264,7 @@ class _PathLayer(keras.layers.Layer):
             inputs = keras.ops.cast(inputs, dtype)
         if mask is not None:
             inputs = _fill_masked(inputs, mask)
-        method = self.method
-        if method == "auto":
-            # A layer is trained: choose the method whose gradient is fastest.
-            method = choose_method(array_namespace(inputs), inputs, for_gradient=True)
-        out = self._compute(inputs, method)
+        out = self._compute(inputs)
         dtype = self._output_dtype()
         return out if dtype is None else keras.ops.cast(out, dtype)
 
@@ -406,15 +400,18 @@ class SigLayer(_PathLayer):
     def _features(self, channels: int) -> int:
         return sigdim(channels, self.depth, scalar_term=self.scalar_term)
 
-    def _compute(self, inputs: Any, method: str) -> Any:
-        return signature(
-            inputs,
+    def _compute(self, inputs: Any) -> Any:
+        path, _, xp, bp, _ = prepare_path(inputs, self.depth, stream=self.stream, basepoint=self.basepoint)
+        return _signature(
+            path,
             self.depth,
+            xp=xp,
             stream=self.stream,
-            basepoint=self.basepoint,
+            basepoint=bp,
             inverse=self.inverse,
             scalar_term=self.scalar_term,
-            method=method,  # type: ignore[arg-type]
+            method=self.method,
+            for_gradient=True,
         )
 
     def get_config(self) -> dict[str, Any]:
@@ -494,15 +491,18 @@ class LogSigLayer(_PathLayer):
     def _features(self, channels: int) -> int:
         return sigdim(channels, self.depth) if self.mode == "expand" else logsigdim(channels, self.depth)
 
-    def _compute(self, inputs: Any, method: str) -> Any:
-        return logsignature(
-            inputs,
+    def _compute(self, inputs: Any) -> Any:
+        path, _, xp, bp, _ = prepare_path(inputs, self.depth, stream=self.stream, basepoint=self.basepoint)
+        return _logsignature(
+            path,
             self.depth,
+            xp=xp,
+            basepoint=bp,
             mode=self.mode,
             stream=self.stream,
-            basepoint=self.basepoint,
             inverse=self.inverse,
-            method=method,  # type: ignore[arg-type]
+            method=self.method,
+            for_gradient=True,
         )
 
     def get_config(self) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Which namespace an array belongs to, and the few backend-specific choices.
+"""Which namespace an array belongs to; the only module that imports array-api-compat.
 
 Everything here is cheap and imports a framework only once an array of that
 framework has been seen (a TensorFlow tensor is recognised by its type's module,
@@ -21,17 +21,21 @@ __all__ = [
     "array_namespace",
     "default_float_dtype",
     "device_of",
+    "is_adapter",
     "is_array",
+    "is_dask_array",
+    "is_eager_cpu",
     "is_jax_namespace",
     "is_tensorflow_array",
     "is_torch_namespace",
+    "jax_jit",
     "jax_runs_on_cpu",
-    "method_for_compiler",
+    "normalise_namespace",
+    "placed_like",
     "precise_matmuls",
-    "python_scan",
-    "scan_for",
     "static_dim",
     "static_shape",
+    "torch_transforms_active",
 ]
 
 
@@ -72,7 +76,7 @@ def is_array(x: object) -> bool:
 def array_namespace(*arrays: Array) -> Namespace:
     """The namespace shared by ``arrays`` (``None`` entries are ignored).
 
-    TensorFlow tensors get the adapter of :mod:`keras_sig.shims.tensorflow`; every
+    TensorFlow tensors get the adapter of :mod:`keras_sig._lib._tf_namespace`; every
     other array goes through :func:`array_api_compat.array_namespace`.
     """
     present = [a for a in arrays if a is not None]
@@ -82,7 +86,7 @@ def array_namespace(*arrays: Array) -> Namespace:
             kinds = sorted({type(a).__module__.split(".")[0] for a in present})
             msg = f"all arrays must come from one library; got a mix of {kinds}"
             raise TypeError(msg)
-        from keras_sig.shims.tensorflow import namespace
+        from keras_sig._lib._tf_namespace import namespace
 
         return namespace
     known = [_known_namespace(a) for a in present]
@@ -103,6 +107,59 @@ def is_jax_namespace(xp: Namespace) -> bool:
 def is_torch_namespace(xp: Namespace) -> bool:
     """Whether ``xp`` is (the array-API wrapper of) PyTorch (by module name, as above)."""
     return getattr(xp, "__name__", None) in ("torch", "array_api_compat.torch")
+
+
+def torch_transforms_active(torch: Any) -> bool:
+    """Whether forward-mode AD (dual tensors) or a ``torch.func`` transform is active."""
+    functorch = getattr(torch._C, "_are_functorch_transforms_active", None)
+    forward_ad = sys.modules.get("torch.autograd.forward_ad")
+    level = getattr(forward_ad, "_current_level", -1) if forward_ad is not None else -1
+    return bool(level >= 0 or (functorch is not None and functorch()))
+
+
+def is_adapter(xp: Namespace) -> bool:
+    """Whether ``xp`` is keras_sig's TensorFlow adapter (:mod:`keras_sig._lib._tf_namespace`)."""
+    return getattr(xp, "_keras_sig_adapter", False) is True
+
+
+def is_dask_array(x: object) -> bool:
+    """Whether ``x`` is a dask array (dask is not imported)."""
+    return type(x).__module__.startswith("dask.") and type(x).__name__ == "Array"
+
+
+def is_eager_cpu(x: Array, xp: Namespace) -> bool:
+    """Whether ``x`` is a NumPy array or a PyTorch CPU tensor (eager, cache-bound)."""
+    if is_torch_namespace(xp):
+        return bool(x.device.type == "cpu")
+    return bool(array_api_compat.is_numpy_namespace(xp))
+
+
+def normalise_namespace(xp: Namespace) -> Namespace | None:
+    """The array-API namespace for a library module passed as ``xp=``; ``None`` if it is none.
+
+    NumPy, PyTorch, CuPy and dask modules map onto array-api-compat's wrappers,
+    ``tensorflow`` onto keras_sig's adapter; other namespaces are returned as
+    they are. Anything that is not module-like (a ``__name__`` and an
+    ``asarray``) gives ``None``, for the caller to refuse by name.
+    """
+    name = getattr(xp, "__name__", None)
+    if name != "tensorflow" and not (isinstance(name, str) and callable(getattr(xp, "asarray", None))):
+        return None
+    for is_ns, wrapper in (
+        (array_api_compat.is_numpy_namespace, "numpy"),
+        (array_api_compat.is_torch_namespace, "torch"),
+        (array_api_compat.is_cupy_namespace, "cupy"),
+        (array_api_compat.is_dask_namespace, "dask.array"),
+    ):
+        if is_ns(xp):
+            import importlib
+
+            return importlib.import_module(f"array_api_compat.{wrapper}")
+    if name == "tensorflow":
+        from keras_sig._lib._tf_namespace import namespace
+
+        return namespace
+    return xp
 
 
 def jax_runs_on_cpu(x: Array) -> bool:
@@ -137,7 +194,7 @@ def static_shape(shape: Any) -> tuple[int | None, ...]:
 
 def device_of(x: Array, xp: Namespace) -> Any:
     """The device of ``x`` (the adapter's own answer for TensorFlow)."""
-    if getattr(xp, "_keras_sig_adapter", False):
+    if is_adapter(xp):
         return xp.device(x)
     if is_torch_namespace(xp):
         return x.device
@@ -152,7 +209,7 @@ def placed_like(x: Array, xp: Namespace) -> contextlib.AbstractContextManager[An
     context also holds the float32 matrix products to full precision
     (:func:`precise_matmuls`).
     """
-    if getattr(xp, "_keras_sig_adapter", False):
+    if is_adapter(xp):
         return xp.placed_like(x)
     return precise_matmuls(xp)
 
@@ -205,111 +262,6 @@ def _torch_highest(torch: Any) -> Any:
 def default_float_dtype(xp: Namespace, device: Any) -> Any:
     """The namespace's default real floating dtype on ``device``."""
     return xp.__array_namespace_info__().default_dtypes(device=device)["real floating"]
-
-
-def python_scan(
-    step: Callable[[Any, Array], tuple[Any, Array]],
-    init: Any,
-    xs: Array,
-    *,
-    stream: bool,
-    xp: Namespace,
-    reverse: bool = False,
-    unroll: bool = True,
-) -> tuple[Any, Array | None]:
-    """Run ``step`` over axis -2 of ``xs`` with a Python loop.
-
-    ``step(carry, x_t)`` returns ``(carry, y_t)``. With ``stream`` the ``y_t`` are
-    stacked along axis -2; otherwise the second result is ``None``. With
-    ``reverse`` the steps run from the last entry to the first (the outputs
-    keep the entries' order). ``unroll`` is ignored (JAX's option).
-    """
-    del unroll  # a Python loop has nothing to unroll
-    length = xs.shape[-2]
-    carry = init
-    ys = None
-    for t in reversed(range(length)) if reverse else range(length):
-        carry, y = step(carry, xs[..., t, :])
-        if stream:
-            if ys is None:  # written in place: a list and its stacked copy would hold the output twice
-                ys = xp.empty((*y.shape[:-1], length, y.shape[-1]), dtype=y.dtype, device=device_of(y, xp))
-            ys[..., t, :] = y
-    if not stream:
-        return carry, None
-    if ys is None:
-        # No step ran: learn the output's trailing size from one step on a zero increment.
-        _, probe = step(init, xp.zeros_like(xp.sum(xs, axis=-2)))
-        return carry, probe[..., None, :][..., :0, :]
-    return carry, ys
-
-
-# Steps per iteration of the compiled JAX loop: amortises the loop's per-iteration
-# overhead (forward 2-3x faster on the CPU than 1) at a compile time that does not
-# depend on the length (benchmarks/README.md).
-_JAX_UNROLL = 8
-
-
-def _jax_scan(
-    step: Callable[[Any, Array], tuple[Any, Array]],
-    init: Any,
-    xs: Array,
-    *,
-    stream: bool,
-    xp: Namespace,
-    reverse: bool = False,
-    unroll: bool = True,
-) -> tuple[Any, Array | None]:
-    """Run ``step`` over axis -2 of ``xs`` with :func:`jax.lax.scan` (one traced body).
-
-    ``unroll=False`` runs one step per iteration: for steps that work on whole
-    chunks, whose temporaries would otherwise be live :data:`_JAX_UNROLL` times.
-    So does a scan over a symbolic length.
-    """
-    import jax
-
-    def body(carry: Any, x: Array) -> tuple[Any, Array | None]:
-        carry, y = step(carry, x)
-        return carry, (y if stream else None)
-
-    # JAX cannot unroll a scan whose length is symbolic (``jax.export``).
-    steps = _JAX_UNROLL if unroll and static_dim(xs.shape[-2]) is not None else 1
-    carry, ys = jax.lax.scan(body, init, xp.moveaxis(xs, -2, 0), unroll=steps, reverse=reverse)
-    if not stream:
-        return carry, None
-    return carry, xp.moveaxis(ys, 0, -2)
-
-
-def scan_for(xp: Namespace) -> Callable[..., tuple[Any, Array | None]]:
-    """The loop construct for ``xp``: ``jax.lax.scan``, a TF loop, or a Python loop."""
-    if is_jax_namespace(xp):
-        return _jax_scan
-    adapter_scan = getattr(xp, "scan", None)
-    if getattr(xp, "_keras_sig_adapter", False) and adapter_scan is not None:
-        return adapter_scan
-    return python_scan
-
-
-# Under torch.compile the sequential method's Python loop is unrolled by Dynamo, so
-# its compile time grows with the length; past this many steps we switch methods.
-_TORCH_COMPILE_MAX_STEPS = 64
-
-
-def method_for_compiler(xp: Namespace, method: str, length: Any) -> str:
-    """``method``, or ``"parallel"`` where a compiler would unroll the sequential loop.
-
-    ``torch.compile`` (Dynamo) has no loop construct the sequential scan can use,
-    and unrolling a long path makes compilation take minutes. The parallel method
-    gives the same signature with no loop over time, so it is used instead. This
-    runs inside Dynamo's trace, where a ``warnings.warn`` breaks the graph and
-    loses the decision, so the switch is documented rather than warned about.
-    """
-    if method != "sequential" or not is_torch_namespace(xp):
-        return method
-    torch = sys.modules.get("torch")
-    compiling = torch is not None and torch.compiler.is_compiling()
-    if not compiling or (length is not None and length <= _TORCH_COMPILE_MAX_STEPS):
-        return method
-    return "parallel"
 
 
 @functools.cache

@@ -1,6 +1,8 @@
-"""The chunked method's plan (batch first, then time) and ``method="auto"``'s decisions.
+"""The planner (:mod:`keras_sig._lib._plan`): one table of its decisions, and the chunks' properties.
 
-The decisions are checked on the shapes of the benchmarks' method grid
+The table pins :func:`~keras_sig._lib._plan.plan`'s rule (its docstring) on
+small cases worked out by hand. The chunk decisions are also checked on the
+shapes of the benchmarks' method grid
 (benchmarks/_config.py, ``methods``), never by timing: which method and which
 chunks each shape gets, that the chunks fit the memory budget, and that no
 chunk of time is so short that the Chen products joining the chunks dominate.
@@ -18,8 +20,17 @@ import numpy as np
 import pytest
 
 import keras_sig
-from keras_sig import _api
-from keras_sig._api import _CPU_EAGER_BYTES, _MIN_FOLD_STEPS, DEFAULT_MEMORY_BUDGET, plan_chunks, step_bytes
+from keras_sig._lib._namespace import array_namespace
+from keras_sig._lib._plan import (
+    CPU_EAGER_BYTES,
+    DEFAULT_MEMORY_BUDGET,
+    GRADIENT_MEMORY_FACTOR,
+    MIN_FOLD_STEPS,
+    Plan,
+    plan,
+    plan_chunks,
+    step_bytes,
+)
 from tests import reference
 from tests._backends import BACKENDS_BY_NAME
 
@@ -42,9 +53,59 @@ def _per_step(shape, depth=4, itemsize=8, stream=False):
     return step_bytes(shape[-2:], depth, stream=stream, itemsize=itemsize)
 
 
+# Depth 2, two channels: 288 bytes of intermediates per step and path (step_bytes: 3 arrays of
+# 12 float64: 2 Horner heads, 2 d**2 products and the increment).
+PER_STEP_D2 = 288
+V, J = "custom_vjp", "custom_jvp"
+
+# (backend, shape, depth, options) -> the plan. Defaults: stream=False, method="auto", no basepoint,
+# the default budget, no gradient expected.
+TABLE = [
+    # Everything fits: "auto" is "chunked", which with one chunk is "parallel".
+    ("numpy", (8, 10, 3), 3, {}, Plan("parallel")),
+    ("tensorflow", (8, 10, 3), 3, {}, Plan("parallel")),  # TF differentiates the whole path itself
+    ("torch", (8, 10, 3), 3, {}, Plan("parallel", gradient=V, keep_tape=True)),  # faster than autograd
+    ("jax", (8, 10, 2), 2, {}, Plan("parallel", gradient=J)),  # forward mode keeps working
+    ("jax", (8, 10, 2), 2, {"method": "sequential"}, Plan("sequential")),  # JAX differentiates the scan
+    ("torch", (8, 10, 3), 3, {"method": "sequential"}, Plan("sequential", gradient=V)),  # no tape to keep
+    # A stream: plain autodiff everywhere.
+    ("torch", (8, 10, 3), 3, {"stream": True}, Plan("parallel")),
+    # JAX on the CPU: a long stream is scanned, unless a gradient is expected (a layer's call).
+    ("jax", (2, 300, 2), 2, {"stream": True}, Plan("sequential")),
+    ("jax", (2, 300, 2), 2, {"stream": True, "for_gradient": True}, Plan("parallel")),
+    ("jax", (2, 300, 2), 2, {"for_gradient": True}, Plan("parallel", gradient=J)),
+    # Past depth 16: the flat sequential scan, whatever was asked, by plain autodiff.
+    ("numpy", (1, 5, 1), 17, {"method": "parallel"}, Plan("sequential")),
+    ("torch", (1, 5, 1), 17, {"method": "chunked"}, Plan("sequential")),
+    # 4 paths of 100 steps, 28800 bytes each: 2 whole paths fit 60000 bytes, 1 the backward's 40000.
+    ("numpy", (4, 101, 2), 2, {"memory_budget": 60000}, Plan("chunked", batch_chunk=2)),
+    ("torch", (4, 101, 2), 2, {"memory_budget": 60000}, Plan("chunked", None, 2, V, None, 1)),
+    # One path of 1000 steps: 200 steps fit the budget, 133 its backward's (budget / 1.5).
+    ("torch", (1, 1001, 2), 2, {"memory_budget": 200 * PER_STEP_D2}, Plan("chunked", 200, None, V, 133)),
+    # A basepoint adds a step: 99 steps fit, 100 do not.
+    ("numpy", (1, 100, 2), 2, {"memory_budget": 99 * PER_STEP_D2}, Plan("parallel")),
+    ("numpy", (1, 100, 2), 2, {"memory_budget": 99 * PER_STEP_D2, "basepoint": True}, Plan("chunked", 99)),
+]
+
+
+@pytest.mark.parametrize(("name", "shape", "depth", "options", "expected"), TABLE)
+def test_planner_table(name, shape, depth, options, expected):
+    if name not in BACKENDS_BY_NAME:
+        pytest.skip(f"{name} is not in this session's backends")
+    backend = BACKENDS_BY_NAME[name]
+    if name == "jax" and backend.module.default_backend() != "cpu":
+        pytest.skip("the JAX rows are about XLA on the CPU")
+    assert step_bytes((101, 2), 2, stream=False, itemsize=8) == PER_STEP_D2
+    x = backend.asarray(np.zeros(shape), "float64")
+    defaults = {"stream": False, "method": "auto", "basepoint": False, "memory_budget": DEFAULT_MEMORY_BUDGET}
+    got = plan(x, depth, xp=array_namespace(x), **{**defaults, **options})
+    assert got == expected
+    hash(got)  # a static argument of jax.jit
+
+
 @pytest.mark.parametrize("name", list(GRID))
 @pytest.mark.parametrize(
-    "budget", [_CPU_EAGER_BYTES, DEFAULT_MEMORY_BUDGET, 2**20], ids=["eager", "default", "1MiB"]
+    "budget", [CPU_EAGER_BYTES, DEFAULT_MEMORY_BUDGET, 2**20], ids=["eager", "default", "1MiB"]
 )
 def test_plan_fits_the_budget_and_splits_the_batch_first(name, budget):
     (batch, length, channels), _ = GRID[name]
@@ -62,24 +123,18 @@ def test_plan_fits_the_budget_and_splits_the_batch_first(name, budget):
         most = budget // (steps * per_step)
         assert -(-batch // paths) == -(-batch // most)  # as few chunks as fit, evened out
     else:
-        assert chunk >= min(_MIN_FOLD_STEPS, budget // per_step)  # folds stay a small part of the work
+        assert chunk >= min(MIN_FOLD_STEPS, budget // per_step)  # folds stay a small part of the work
 
 
 def test_the_reported_case_is_split_along_the_batch_only():
     """(640, 30, 13), depth 4: time chunks of ~5 steps before, each folded in by a Chen product."""
     x = np.zeros((640, 30, 13))
-    plan = _api._chunking(
-        x,
-        4,
-        stream=False,
-        budget=DEFAULT_MEMORY_BUDGET,
-        xp=_api.array_namespace(x),
-        basepoint=False,
-        through_scan=False,
-    )
-    assert plan["chunk"] is None  # whole paths
-    assert plan["batch_chunk"] is not None
-    assert plan["batch_chunk"] * 29 * _per_step(x.shape) <= _CPU_EAGER_BYTES
+    options = {"stream": False, "method": "auto", "basepoint": False, "memory_budget": DEFAULT_MEMORY_BUDGET}
+    planned = plan(x, 4, xp=array_namespace(x), **options)
+    assert planned.method == "chunked"
+    assert planned.chunk is None  # whole paths
+    assert planned.batch_chunk is not None
+    assert planned.batch_chunk * 29 * _per_step(x.shape) <= CPU_EAGER_BYTES
 
 
 def test_unknown_sizes_are_planned_in_time_only():
@@ -122,9 +177,11 @@ def test_jax_auto_picks_the_faster_method_of_the_grid(name):
         def devices(self):
             return {jax.devices("cpu")[0]}
 
-    got = _api.choose_method(jax.numpy, Path(path), depth=4)
-    assert got == fastest
-    assert _api.choose_method(jax.numpy, Path(path), depth=4, for_gradient=True) == "chunked"
+    options = {"xp": jax.numpy, "stream": False, "method": "auto", "basepoint": False}
+    got = plan(Path(path), 4, memory_budget=DEFAULT_MEMORY_BUDGET, **options).method
+    assert ("sequential" if got == "sequential" else "chunked") == fastest  # "parallel": one chunk
+    layer = plan(Path(path), 4, memory_budget=DEFAULT_MEMORY_BUDGET, for_gradient=True, **options).method
+    assert layer in ("chunked", "parallel")
 
 
 # --------------------------------------------------------------------------- results
@@ -188,20 +245,15 @@ def test_gradients_of_batch_chunks(framework, rng, paths, chunk):
     shape = (*batch, length, channels)
     path = rng.normal(size=shape) * 0.5
     weights = rng.normal(size=(*batch, keras_sig.sigdim(channels, depth)))
-    # The backward's chunks are the budget's over _GRADIENT_MEMORY_FACTOR.
-    budget = math.ceil(_budget(shape, depth, paths, chunk) * _api._GRADIENT_MEMORY_FACTOR)
-    plan = _api._chunking(
-        path,
-        depth,
-        stream=False,
-        budget=budget,
-        xp=_api.array_namespace(path),
-        basepoint=False,
-        through_scan=False,
-    )
-    assert plan["grad_batch_chunk"] == paths
-    assert plan["grad_chunk"] == (None if chunk == 13 else chunk)  # whole-path VJPs, or chunks of time
+    # The backward's chunks are the budget's over GRADIENT_MEMORY_FACTOR.
+    budget = math.ceil(_budget(shape, depth, paths, chunk) * GRADIENT_MEMORY_FACTOR)
     backend = BACKENDS_BY_NAME[framework]
+    x = backend.asarray(path, "float64")
+    options = {"stream": False, "method": "chunked", "basepoint": False}
+    planned = plan(x, depth, xp=array_namespace(x), memory_budget=budget, **options)
+    assert planned.gradient == "custom_vjp"
+    assert planned.grad_batch_chunk == paths
+    assert planned.grad_chunk == (None if chunk == 13 else chunk)  # whole-path VJPs, or chunks of time
     w = backend.asarray(weights, "float64")
     reduce_sum = backend.module.reduce_sum if framework == "tensorflow" else (lambda t: t.sum())
     got = _grad(
