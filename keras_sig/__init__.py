@@ -38,13 +38,8 @@ from keras_sig._kernels_api import (
 )
 from keras_sig._lib._sizes import DEFAULT_MAX_SIZE, get_max_size, set_max_size
 from keras_sig._logsig_api import logsignature, logsignature_to_signature, signature_to_logsignature
-from keras_sig._transforms_api import (
-    add_time,
-    dyadic_signature,
-    invisibility_reset,
-    lead_lag,
-    windowed_signature,
-)
+from keras_sig._transforms_api import add_time, invisibility_reset, lead_lag
+from keras_sig._windows_api import dyadic_signature, windowed_signature
 from keras_sig._words_api import all_words, logsigdim, lyndon_brackets, lyndon_words
 
 if TYPE_CHECKING:

@@ -10,6 +10,7 @@ from typing import Any
 
 from keras_sig._core import _algebra
 from keras_sig._core import _signature as _core
+from keras_sig._lib._companions import basepoint_array, held_path, initial_array
 from keras_sig._lib._dask import blockwise_signature
 from keras_sig._lib._gradients import custom_gradient_for
 from keras_sig._lib._namespace import array_namespace, is_dask_array, is_jax_namespace, jax_jit, placed_like
@@ -20,13 +21,10 @@ from keras_sig._lib._typing import Array, Method, Namespace
 from keras_sig._lib._validation import (
     as_array,
     as_floating,
-    basepoint_array,
     check_bool,
     check_choice,
     check_int,
     check_path,
-    held_path,
-    initial_array,
 )
 
 __all__ = ["DEFAULT_MEMORY_BUDGET", "METHODS", "prepare_path", "sigdim", "signature", "signature_options"]

@@ -14,6 +14,7 @@ from typing import Any
 
 from keras_sig._core import _algebra
 from keras_sig._core._algebra import sigdim
+from keras_sig._lib._companions import companion
 from keras_sig._lib._namespace import is_array, is_dask_array, is_jax_namespace
 from keras_sig._lib._pipeline import apply_pipeline
 from keras_sig._lib._typing import Array, Namespace
@@ -23,7 +24,6 @@ from keras_sig._lib._validation import (
     check_bool,
     check_int,
     check_last_axis,
-    companion,
     signature_what,
 )
 

@@ -11,14 +11,14 @@ from typing import Any
 
 import keras
 
-from keras_sig._kernels_api import (
+from keras_sig._kernels_api import sig_mmd
+from keras_sig._static_kernels import (
     PolynomialKernel,
     RBFKernel,
     ScaledLinearKernel,
     StaticKernel,
-    _orders,
-    _static_kernel,
-    sig_mmd,
+    as_static_kernel,
+    dyadic_orders,
 )
 
 __all__ = ["SigMMD"]
@@ -89,8 +89,8 @@ class SigMMD(keras.losses.Loss):
         dtype: Any = None,
     ) -> None:
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.dyadic_order = _orders(dyadic_order)
-        _static_kernel(static_kernel)  # validated now, not at the first batch
+        self.dyadic_order = dyadic_orders(dyadic_order)
+        as_static_kernel(static_kernel)  # validated now, not at the first batch
         self.static_kernel = static_kernel
         self.unbiased = bool(unbiased)
 

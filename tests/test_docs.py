@@ -3,22 +3,53 @@
 from __future__ import annotations
 
 import doctest
+import importlib
 import inspect
+import sys
 
 import pytest
 
 import keras_sig
-from keras_sig import _api
 from tests._backends import BACKENDS_BY_NAME
+
+# The modules holding keras_sig's public functions and classes (the framework shims,
+# loaded on first use, are tested in their own sessions).
+_EAGER = {
+    "jax_signature",
+    "jax_gpu_signature",
+    "SigLayer",
+    "LogSigLayer",
+    "AddTime",
+    "LeadLag",
+    "InvisibilityReset",
+}
+PUBLIC_MODULES = sorted(
+    {
+        getattr(keras_sig, name).__module__
+        for name in keras_sig.__all__
+        if name not in _EAGER
+        and (inspect.isfunction(getattr(keras_sig, name)) or inspect.isclass(getattr(keras_sig, name)))
+    }
+    - {"builtins"}
+)
+
+
+def test_every_public_module_is_listed():
+    assert "keras_sig._api" in PUBLIC_MODULES
+    assert "keras_sig._windows_api" in PUBLIC_MODULES
+    assert all(name.startswith("keras_sig.") for name in PUBLIC_MODULES), PUBLIC_MODULES
 
 
 @pytest.mark.skipif(
     "numpy" not in BACKENDS_BY_NAME, reason="docstring examples use NumPy; run in the numpy session"
 )
-def test_docstring_examples_run():
-    result = doctest.testmod(_api, optionflags=doctest.NORMALIZE_WHITESPACE, raise_on_error=False)
-    assert result.attempted >= 4
+@pytest.mark.parametrize("module", PUBLIC_MODULES)
+def test_docstring_examples_run(module):
+    mod = importlib.import_module(module)
+    result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE, raise_on_error=False)
+    assert result.attempted >= 1, f"{module} has no docstring example"
     assert result.failed == 0
+    assert module in sys.modules
 
 
 @pytest.mark.parametrize(

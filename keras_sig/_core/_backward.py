@@ -24,11 +24,10 @@ from keras_sig._core._algebra import (
     scale_increment,
     split_levels,
 )
+from keras_sig._core._chunks import balanced_chunk, unchunk
 from keras_sig._core._forward import (
-    balanced_chunk,
     parallel_with_tape,
     time_last,
-    unchunk,
 )
 from keras_sig._lib._typing import Array, Namespace
 

@@ -12,14 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from keras_sig._core._algebra import antipode, chen, concat_levels, split_levels
 from keras_sig._core._backward import light_backward, parallel_vjp, points_cotangent
-from keras_sig._core._forward import (
-    increments,
-    over_batch,
-    parallel_with_tape,
-    signature_chunked,
-    signature_parallel,
-    signature_sequential,
-)
+from keras_sig._core._chunks import over_batch, signature_chunked
+from keras_sig._core._forward import increments, parallel_with_tape, signature_parallel, signature_sequential
 from keras_sig._lib._typing import Array, Namespace
 
 if TYPE_CHECKING:

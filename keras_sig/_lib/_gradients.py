@@ -1,8 +1,8 @@
 r"""Custom gradients: one wrapper per framework.
 
 The backward pass itself is written once, in the array-API core (the
-memory-light :func:`keras_sig._core._signature.light_backward`, or the
-hand-written :func:`~keras_sig._core._signature.parallel_vjp` of the whole
+memory-light :func:`keras_sig._core._backward.light_backward`, or the
+hand-written :func:`~keras_sig._core._backward.parallel_vjp` of the whole
 path); it takes no framework autodiff, only array operations. What differs
 between frameworks is only how a custom gradient is declared.
 :func:`custom_vjp_for` returns, for a namespace, a function

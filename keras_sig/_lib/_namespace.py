@@ -31,6 +31,7 @@ __all__ = [
     "jax_jit",
     "jax_runs_on_cpu",
     "normalise_namespace",
+    "placed_call",
     "placed_like",
     "precise_matmuls",
     "static_dim",
@@ -212,6 +213,12 @@ def placed_like(x: Array, xp: Namespace) -> contextlib.AbstractContextManager[An
     if is_adapter(xp):
         return xp.placed_like(x)
     return precise_matmuls(xp)
+
+
+def placed_call(fn: Callable[[], Array], like: Array, xp: Namespace) -> Array:
+    """``fn()`` inside :func:`placed_like` ``like``: on its device under TensorFlow (which picks a GPU)."""
+    with placed_like(like, xp):
+        return fn()
 
 
 # JAX's name for full float32 (no TF32, no bfloat16 passes) in matrix products.
