@@ -5,7 +5,9 @@ Forward only, float64. Rows:
 * **grid**: for each case of the grid (short and wide, long and narrow, large
   and small batches), ours on NumPy, JAX (jitted) and PyTorch (eager) with
   each method; the report gives ``auto``'s ratio to the fastest method of the
-  same framework (target <= 1.2x);
+  same framework (target <= 1.2x). The four methods of a case and framework
+  are timed together, interleaved round by round (each round in a rotated
+  order), so the machine's drift affects all four alike;
 * **windowed**: ``windowed_signature`` over the sliding windows of a
   BasicMotions-sized data set, lead-lag transformed, beside iisignature's
   ``sig`` of the same windows stacked into one batch (the stacking timed too);
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import time
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -29,7 +32,8 @@ import numpy as np
 import pytest
 
 from benchmarks import _config, _impls
-from benchmarks._record import describe, replay, time_in_process
+from benchmarks._record import describe, record_external, replay, time_in_process
+from benchmarks._workers._protocol import Settings, rounds_for, warm_up
 
 GROUP = "methods"
 GRID = _config.grid()
@@ -115,9 +119,47 @@ def test_method_grid(
         _runner(framework, lambda p: keras_sig.signature(p, depth, method=method), x),
         lambda: _impls.reference_forward(x, depth),
     )
-    path = walk((case.batch, case.length, case.channels), case.name)
-    fn = _runner(framework, lambda p: keras_sig.signature(p, case.depth, method=method), path)
-    time_in_process(benchmark, fn, GRID.settings)
+    if benchmark.disabled:
+        path = walk((case.batch, case.length, case.channels), case.name)
+        benchmark.pedantic(
+            _runner(framework, lambda p: keras_sig.signature(p, case.depth, method=method), path)
+        )
+        return
+    record_external(benchmark, _interleaved(case, framework, GRID.settings)[method])
+
+
+_INTERLEAVED: dict[tuple[str, str], dict[str, list[float]]] = {}
+
+
+def _interleaved(case: _config.Case, framework: str, settings: Settings) -> dict[str, list[float]]:
+    """Every method's times on ``case``, measured together: one call of each per round, in rotated order.
+
+    As many rounds as the slowest method's budget allows (at least
+    ``settings.min_rounds``); computed once per case and framework, by the
+    first of the four tests to run.
+    """
+    key = (case.name, framework)
+    if key not in _INTERLEAVED:
+        import keras_sig
+
+        path = walk((case.batch, case.length, case.channels), case.name)
+        fns = {
+            m: _runner(framework, functools.partial(_signature, keras_sig, depth=case.depth, method=m), path)
+            for m in METHODS
+        }
+        rounds = min(rounds_for(warm_up(fn, settings), settings) for fn in fns.values())
+        times: dict[str, list[float]] = {m: [] for m in METHODS}
+        for r in range(rounds):
+            for m in METHODS[r % len(METHODS) :] + METHODS[: r % len(METHODS)]:
+                start = time.perf_counter()
+                fns[m]()
+                times[m].append(time.perf_counter() - start)
+        _INTERLEAVED[key] = times
+    return _INTERLEAVED[key]
+
+
+def _signature(keras_sig: Any, p: Any, *, depth: int, method: str) -> Any:
+    return keras_sig.signature(p, depth, method=method)
 
 
 # --------------------------------------------------------------------------- windows

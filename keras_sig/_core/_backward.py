@@ -172,23 +172,22 @@ def light_backward(
 ) -> Array:
     """The cotangent of ``points`` ``(..., M, d)`` for ``points -> signature`` (flat, ``stream=False``).
 
-    Memory does not grow with the length beyond the input and its cotangent:
-    no prefix signature and no increment is stored. Walking the chunks of
-    ``chunk`` increments from the last to the first, the signature ``P``
-    before a chunk is rebuilt from the one after it, ``S``, by Chen's identity
-    with the chunk's inverse signature, ``P = S ⊗ C^{-1}`` (``C^{-1}`` is the
-    antipode of ``C``, the product of the increments' inverse exponentials).
-    With ``g`` the cotangent of ``S = P ⊗ C``, the cotangents of ``P`` and
-    ``C`` are the transposed products of
-    :func:`~keras_sig._core._algebra.chen_vjp`; the chunk's points get theirs
-    from :func:`parallel_vjp`, and ``P``'s becomes the next ``g``. No framework
-    autodiff is taken, so the backward is plain array operations (traceable,
-    and differentiable again).
+    Memory does not grow with the length beyond the input and its cotangent
+    (no prefix signature, no increment is stored). The walk, over chunks of
+    ``chunk`` increments from the last to the first, with ``S`` the
+    signature after a chunk ``C`` and ``g`` its cotangent:
 
-    Chunk ``i`` is the ``chunk`` points ending its increments (a reshaped view
-    of ``points[..., 1:, :]``); the point it starts from ends the chunk before,
-    so its value is picked from every ``chunk``-th point and its cotangent is
-    carried into that earlier chunk, which the walk reaches next.
+    1. the signature before the chunk: ``P = S ⊗ C^{-1}`` (Chen's identity
+       with the chunk's antipode);
+    2. the cotangents of ``P`` and ``C`` from ``g``
+       (:func:`~keras_sig._core._algebra.chen_vjp`);
+    3. the chunk's points' cotangent from ``C``'s (:func:`parallel_vjp`);
+    4. ``P`` and its cotangent are the next step's ``S`` and ``g``.
+
+    Chunk ``i`` is the ``chunk`` points ending its increments (a reshaped
+    view of ``points[..., 1:, :]``); its first increment starts at the last
+    point of the chunk before, whose cotangent is carried there. Plain array
+    operations: traceable, and differentiable again.
     """
     channels, steps = points.shape[-1], points.shape[-2] - 1
     chunk = tiling_chunk(steps, chunk)

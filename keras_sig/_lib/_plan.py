@@ -53,10 +53,9 @@ MIN_FOLD_STEPS = 64
 """The shortest chunk of time :func:`plan_chunks` cuts (each chunk costs one Chen product to fold in)."""
 
 GRADIENT_MEMORY_FACTOR = 1.5
-"""Bytes a chunk's backward needs per byte of :func:`step_bytes` (measured peaks, rounded up).
+"""Bytes a chunk's backward needs per byte of :func:`step_bytes`: measured peaks, rounded up.
 
-Measured: PyTorch 0.7x at (32, 1000, 5, depth 4) and 1.4x at (128, 100, 5,
-depth 4) (RSS); XLA's temporaries 0.4x at (32, 1000, 5, depth 4).
+``python -m benchmarks --memory`` measures them (``benchmarks/test_memory.py``).
 """
 
 JAX_PARALLEL_MAX_LENGTH = 256
@@ -72,8 +71,7 @@ _JAX_CACHE_BYTES = 16 * 2**20
 _JAX_SCAN_IN_CACHE = 0.2
 _JAX_SCAN_OUT_OF_CACHE = 0.045
 # ... and the scan only while its carry (the batch's signature) stays within this
-# many bytes: 320 paths of 7 channels at depth 4 (7.2 MB) scan 3.7x slower than
-# the parallel method, 128 paths of 8 channels (4.8 MB) still 1.75x faster.
+# many bytes (tests/test_plan.py's JAX_EXTRA shapes sit on either side of it).
 _JAX_SCAN_CARRY_BYTES = 6 * 2**20
 
 GRADIENTS = ("autodiff", "custom_vjp", "custom_jvp")
@@ -219,10 +217,9 @@ def _torch_compiling(xp: Namespace) -> bool:
 def step_bytes(shape: tuple[Any, ...], depth: int, *, stream: bool, itemsize: int) -> int:
     """Bytes of the parallel method's intermediates per time step, for all paths of the batch.
 
-    A model fitted to NumPy's measured peaks (``tracemalloc``), rounded up: the
-    widest arrays are every level with ``stream``, else the levels up to
-    ``depth - 2`` plus the Horner heads and the ``d**2``-sized products of the
-    summation by parts.
+    A model of NumPy's measured peaks (``tracemalloc``), rounded up. The
+    widest arrays: with ``stream`` every level; otherwise the levels up to
+    ``depth - 2``, the Horner heads and the ``d**2``-sized products.
     """
     numel = 1
     for s in static_shape(shape[:-2]):
@@ -233,11 +230,6 @@ def step_bytes(shape: tuple[Any, ...], depth: int, *, stream: bool, itemsize: in
     else:
         width = sum(d**k for k in range(1, depth - 1)) + 2 * d ** max(depth - 2, 0) + 2 * d * d + d
     return 3 * numel * width * itemsize
-
-
-def chunk_length(shape: tuple[Any, ...], depth: int, *, stream: bool, itemsize: int, budget: int) -> int:
-    """The longest chunk of time steps whose parallel-method intermediates fit in ``budget`` bytes."""
-    return max(1, budget // max(1, step_bytes(shape, depth, stream=stream, itemsize=itemsize)))
 
 
 def _balanced(total: int, most: int) -> int:
@@ -251,23 +243,20 @@ def _balanced(total: int, most: int) -> int:
 def plan_chunks(paths: int | None, steps: int | None, per_step: int, budget: int) -> tuple[int | None, int]:
     """How the chunked method splits a batch: ``(batch_chunk, chunk)``.
 
-    ``paths`` paths of ``steps`` increments (``None`` where unknown when
-    tracing), each needing ``per_step`` bytes of intermediates per step
-    (:func:`step_bytes` of one path). The result: chunks of ``batch_chunk``
-    paths (``None``: the whole batch at once), each computed in chunks of
-    ``chunk`` time steps, such that ``batch_chunk * chunk * per_step`` stays
-    within ``budget`` bytes wherever that is possible (one step of one path is
-    the least there is).
+    For ``paths`` paths of ``steps`` increments (``None``: unknown when
+    tracing) needing ``per_step`` bytes each per step (:func:`step_bytes` of
+    one path): chunks of ``batch_chunk`` paths (``None``: all), each in chunks
+    of ``chunk`` steps, with ``batch_chunk * chunk * per_step <= budget``
+    wherever one step of one path fits.
 
-    The batch is split first: independent paths need no Chen product to be
-    joined, while every chunk of time is folded into the signature so far by
-    one (about a step or two of work per path, and a pass over the whole
-    batch's signature). So where one whole path fits, the chunks are whole
-    paths; only paths too long for the budget are cut in time, into chunks of
-    at least :data:`MIN_FOLD_STEPS` steps (fewer paths at a time instead),
-    so the folds never dominate. An unknown batch size is planned per path
-    with time chunks only (the batch axis can only be split when its size is
-    known); an unknown length gets chunks as long as the batch allows.
+    - All fits: ``(None, steps)``.
+    - Whole paths fit: the batch is split, evenly (paths need no Chen
+      product to be joined).
+    - Otherwise time is cut too, into chunks of at least
+      :data:`MIN_FOLD_STEPS` steps (each chunk costs a Chen product to fold
+      in), with fewer paths at a time.
+    - An unknown batch size: time chunks only. An unknown length: chunks as
+      long as the batch allows.
     """
     per_step = max(1, per_step)
     if paths is None or steps is None:
@@ -285,18 +274,17 @@ def plan_chunks(paths: int | None, steps: int | None, per_step: int, budget: int
 def _jax_scan_is_faster(path: Array, depth: int) -> bool:
     """Whether XLA on the CPU computes this path's signature (``stream=False``) faster by the scan.
 
-    A cost model fitted to A/B timings of both methods (``jax.jit``, float64,
-    depth 4, 13 shapes from 8 x 10 x 5 to 640 x 30 x 13; benchmarks/README.md,
-    "Method grid"): per step and path the scan updates every one of the
-    ``sigdim`` coefficients (elementwise), the parallel method moves its
-    ``width`` intermediates (:func:`step_bytes`) and leaves the top level to
-    matrix products. While all the parallel intermediates fit in cache
-    (:data:`_JAX_CACHE_BYTES`) it wins unless ``sigdim / width`` is below 5
-    (three channels at depth 4: 2.4; five: 5.8); beyond that its memory
-    traffic costs it about 4x, and the scan wins below ``sigdim / width`` of
-    about 22 (ten channels at depth 4: 21; wide paths, thirteen channels:
-    36, still go to the parallel method). Nor does the scan win once its
-    carry, the batch's signature, outgrows the cache (:data:`_JAX_SCAN_CARRY_BYTES`).
+    A cost model fitted to A/B timings of both methods
+    (``python -m benchmarks --methods``; the grid's winners are pinned by
+    ``tests/test_plan.py``):
+
+    - per step and path the scan updates all ``sigdim`` coefficients; the
+      parallel method moves its ``width`` intermediates (:func:`step_bytes`);
+    - with those within :data:`_JAX_CACHE_BYTES`, the scan wins while
+      ``sigdim / width < 1 / _JAX_SCAN_IN_CACHE``; beyond, while it is below
+      ``1 / _JAX_SCAN_OUT_OF_CACHE``;
+    - never once the scan's carry (the batch's signature) passes
+      :data:`_JAX_SCAN_CARRY_BYTES`.
     """
     shape = static_shape(path.shape)
     channels, length = int(shape[-1] or 1), shape[-2]

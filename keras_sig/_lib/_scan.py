@@ -77,7 +77,7 @@ def python_scan(
 
 
 # Steps per iteration of the compiled JAX loop: amortises the loop's per-iteration
-# overhead (forward 2-3x faster on the CPU than 1) at a compile time that does not
+# overhead (``python -m benchmarks`` times it) at a compile time that does not
 # depend on the length (benchmarks/README.md).
 _JAX_UNROLL = 8
 

@@ -1,13 +1,14 @@
 """A pure-JAX, jitted entry point: :func:`jax_signature` (1.0.2's ``jax_gpu_signature``).
 
 :func:`keras_sig.signature` already jits its JAX work; this module adds a single
-compiled function around it, with keras_sig 1.0.2's calling convention
+compiled function around its checks and its validated twin, with keras_sig 1.0.2's calling convention
 (``stream`` may be passed positionally), for code that wants a JAX function to
 compose with ``jax.jit``, ``jax.grad`` and ``jax.vmap``.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -15,8 +16,30 @@ import jax.numpy as jnp
 
 from keras_sig._api import _signature, prepare_path, signature_options
 from keras_sig._lib._typing import Array, Method
+from keras_sig._lib._validation import check_bool, check_int
 
 __all__ = ["jax_gpu_signature", "jax_signature"]
+
+
+@functools.partial(jax.jit, static_argnames=("depth", "stream", "origin", "inverse", "scalar_term", "method"))
+def _compiled(
+    path: Array,
+    basepoint: Array | None,
+    initial: Array | None,
+    *,
+    depth: int,
+    stream: bool,
+    origin: bool,
+    inverse: bool,
+    scalar_term: bool,
+    method: str,
+) -> Array:
+    """The signature as one compiled call per shape, dtype and static option set (checked once, traced)."""
+    path, _, xp, bp, init = prepare_path(
+        path, depth, stream=stream, basepoint=origin if basepoint is None else basepoint, initial=initial
+    )
+    options = {"inverse": inverse, "scalar_term": scalar_term, "method": method}
+    return _signature(path, depth, xp=xp, stream=stream, basepoint=bp, initial=init, **options)
 
 
 def _as_jax(value: Any) -> Array:
@@ -78,15 +101,16 @@ def jax_signature(
     >>> jax_signature(jnp.stack([path, 2 * path]), 2, True).shape
     (2, 2, 6)
     """
-    path, depth, xp, bp, init = prepare_path(
-        _as_jax(path),
-        depth,
-        stream=stream,
-        basepoint=basepoint if basepoint is None or isinstance(basepoint, bool) else _as_jax(basepoint),
-        initial=None if initial is None else _as_jax(initial),
-    )
+    depth = check_int("depth", depth, minimum=1)
+    stream = check_bool("stream", stream)
     options = signature_options(inverse, scalar_term, method, None)
-    return _signature(path, depth, xp=xp, stream=stream, basepoint=bp, initial=init, **options)
+    del options["memory_budget"]  # the default
+    origin = isinstance(basepoint, bool) and basepoint
+    array_basepoint = None if basepoint is None or isinstance(basepoint, bool) else _as_jax(basepoint)
+    initial = None if initial is None else _as_jax(initial)
+    return _compiled(
+        _as_jax(path), array_basepoint, initial, depth=depth, stream=stream, origin=origin, **options
+    )
 
 
 jax_gpu_signature = jax_signature
