@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import doctest
 import itertools
 
 import numpy as np
 import pytest
 
 import keras_sig
-from keras_sig import _logsig_api
+from keras_sig._core import _algebra
 from tests import reference
 from tests._backends import BACKENDS_BY_NAME, peer
 from tests._checks import autodiff_params, check_gradient, check_rejects, rejection_cases
@@ -148,13 +147,13 @@ def test_multi_signature_combine(backend, dtype, tol, rng, count, inverse):
 def test_multi_combine_is_a_tree_not_a_left_fold(monkeypatch):
     """All signatures go to one log-depth tree product (chen_tree), stacked, in order."""
     calls = []
-    tree = _logsig_api.chen_tree
+    tree = _algebra.chen_tree
 
     def spy(levels, *, xp):
         calls.append(tuple(levels[0].shape))
         return tree(levels, xp=xp)
 
-    monkeypatch.setattr(_logsig_api, "chen_tree", spy)
+    monkeypatch.setattr(_algebra, "chen_tree", spy)
     rng = np.random.default_rng(0)
     whole, pieces = _paths(rng, (2,), [3] * 6, 2)
     sigs = [_piece_signature(p, bp, 3) for p, bp in pieces]
@@ -456,17 +455,4 @@ def test_a_numpy_argument_is_converted_to_the_other_library():
 # --------------------------------------------------------------------------- docs
 
 
-@pytest.mark.skipif("numpy" not in BACKENDS_BY_NAME, reason="docstring examples use NumPy")
-def test_docstring_examples_run():
-    result = doctest.testmod(_logsig_api, optionflags=doctest.NORMALIZE_WHITESPACE, raise_on_error=False)
-    assert result.attempted >= 15
-    assert result.failed == 0
-
-
-@pytest.mark.parametrize("name", sorted(set(_logsig_api.__all__) - {"MODES"}))
-def test_public_functions_have_numpydoc_sections(name):
-    import inspect
-
-    doc = inspect.getdoc(getattr(keras_sig, name))
-    for section in ("Parameters\n----------", "Returns\n-------", "Examples\n--------"):
-        assert section in doc, f"{name} lacks {section.splitlines()[0]}"
+# (Docstring examples and numpydoc sections: tests/test_docs.py, for every public module.)

@@ -333,17 +333,6 @@ def test_bad_input_errors():
 # --------------------------------------------------------------------------- documentation
 
 
-@pytest.mark.skipif("numpy" not in BACKENDS_BY_NAME, reason="docstring examples use NumPy")
-def test_docstring_examples_run():
-    import doctest
-
-    from keras_sig import _kernels_api
-
-    result = doctest.testmod(_kernels_api, optionflags=doctest.NORMALIZE_WHITESPACE, raise_on_error=False)
-    assert result.attempted >= 8
-    assert result.failed == 0
-
-
 @pytest.mark.parametrize("name", ["sig_kernel", "sig_kernel_gram", "sig_mmd", "sig_score"])
 def test_public_functions_have_numpydoc_sections(name):
     import inspect

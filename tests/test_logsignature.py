@@ -174,9 +174,9 @@ def test_output_lives_on_the_input_device(backend, rng):
 def test_integer_input_is_promoted(backend):
     path = backend.asarray(np.array([[0, 0], [1, 0], [1, 2]]), "int32")
     got = keras_sig.logsignature(path, 2)
-    xp = keras_sig._lib._backends.array_namespace(path)
+    xp = keras_sig._lib._namespace.array_namespace(path)
     default = xp.__array_namespace_info__().default_dtypes(
-        device=keras_sig._lib._backends.device_of(path, xp)
+        device=keras_sig._lib._namespace.device_of(path, xp)
     )
     assert got.dtype == default["real floating"]
     np.testing.assert_allclose(backend.to_numpy(got), [1.0, 2.0, 1.0], rtol=1e-6)

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import doctest
 import itertools
 
 import numpy as np
 import pytest
 
 import keras_sig
-from keras_sig import _transforms_api
 from tests import reference
-from tests._backends import BACKENDS_BY_NAME
 from tests._checks import autodiff_params, bad_input_path, check_gradient, check_rejects, rejection_cases
 
 # --------------------------------------------------------------------------- references (loops)
@@ -253,13 +250,6 @@ def test_add_time_refuses_times_of_another_batch(backend):
     path = backend.asarray(np.zeros((2, 5, 3)), "float64")
     with pytest.raises(ValueError, match=r"times must have shape \(\.\.\., 5\) with leading dimensions"):
         keras_sig.add_time(path, times=backend.asarray(np.zeros((3, 5)), "float64"))
-
-
-@pytest.mark.skipif("numpy" not in BACKENDS_BY_NAME, reason="docstring examples use NumPy")
-def test_docstring_examples_run():
-    result = doctest.testmod(_transforms_api, optionflags=doctest.NORMALIZE_WHITESPACE, raise_on_error=False)
-    assert result.attempted >= 10
-    assert result.failed == 0
 
 
 def test_add_time_of_a_float16_path_is_rounded_once(backend):

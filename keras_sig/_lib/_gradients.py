@@ -114,8 +114,9 @@ def jax_custom_jvp(primal: Forward, taped: Taped) -> Forward:
     tape, so ``jax.jvp`` runs that transpose, and ``jax.grad``, transposing it
     back, runs the hand-written VJP itself on the tape kept from the forward:
     no recomputation, and faster than XLA's transpose of the parallel method
-    (``python -m benchmarks`` times both, as the gradient rows). Being linear operations on the tape, which is made of the input
-    by array operations, the derivatives are differentiable again: forward
+    (``python -m benchmarks`` times both, as the gradient rows). Being linear
+    operations on the tape, which is made of the input by array operations,
+    the derivatives are differentiable again: forward
     mode, reverse mode and their compositions (``jax.hessian``) all work.
     """
     import jax
