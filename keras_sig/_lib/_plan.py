@@ -167,26 +167,25 @@ def plan(
     paths = math.prod(lead) if len(lead) == len(shape) - 2 else None
     per_step = step_bytes(shape[-2:], depth, stream=stream, itemsize=itemsize)  # one path's
     forward_budget = min(memory_budget, CPU_EAGER_BYTES) if is_eager_cpu(path, xp) else memory_budget
-    batch_chunk, chunk = plan_chunks(paths, steps, per_step, forward_budget)
-    grad_batch_chunk, grad_chunk = plan_chunks(
+    batch_chunk, time_chunk = plan_chunks(paths, steps, per_step, forward_budget)
+    grad_batch_chunk, grad_time_chunk = plan_chunks(
         paths, steps, per_step, int(memory_budget / GRADIENT_MEMORY_FACTOR)
     )
-    chunk = None if steps is None or chunk >= steps else chunk
+    chunk = None if steps is None or time_chunk >= steps else time_chunk
     if method == "chunked" and chunk is None and batch_chunk is None:
         method = "parallel"
     if method != "chunked":
         chunk = batch_chunk = None
-    fits = steps is not None and grad_batch_chunk is None and grad_chunk >= steps
+    fits = steps is not None and grad_batch_chunk is None and grad_time_chunk >= steps
     gradient = "autodiff"
     if not stream and steps is not None and has_autodiff(xp):
         if not fits or is_torch_namespace(xp):
             gradient = "custom_vjp"
         elif is_jax_namespace(xp) and requested != "sequential":
             gradient = "custom_jvp"
+    grad_chunk = grad_time_chunk if steps is not None and grad_time_chunk < steps else None
     if gradient != "custom_vjp" or fits:
         grad_chunk = grad_batch_chunk = None
-    elif grad_chunk >= steps:
-        grad_chunk = None
     keep_tape = (
         gradient == "custom_vjp"
         and grad_chunk is None

@@ -38,8 +38,17 @@ def _compiled(
     path, _, xp, bp, init = prepare_path(
         path, depth, stream=stream, basepoint=origin if basepoint is None else basepoint, initial=initial
     )
-    options = {"inverse": inverse, "scalar_term": scalar_term, "method": method}
-    return _signature(path, depth, xp=xp, stream=stream, basepoint=bp, initial=init, **options)
+    return _signature(
+        path,
+        depth,
+        xp=xp,
+        stream=stream,
+        basepoint=bp,
+        initial=init,
+        inverse=inverse,
+        scalar_term=scalar_term,
+        method=method,
+    )
 
 
 def _as_jax(value: Any) -> Array:
