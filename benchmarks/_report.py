@@ -22,6 +22,7 @@ class Target(NamedTuple):
 
 T = Target
 _MEM = ("ours-jax-auto", "ours-torch-auto")
+_FWS = ("numpy", "jax", "torch")
 _NAMES = (("jax", "JAX"), ("numpy", "NumPy"), ("torch", "PyTorch"))
 TARGETS: dict[str, tuple[Target, ...]] = {
     # per case: ours (framework, kind) at its fastest method / a peer (impl key), same kind
@@ -97,9 +98,6 @@ def _limit(group: str, title: str) -> float:
     return next(t.limit for t in TARGETS[group] if t.title == title)
 
 
-# --------------------------------------------------------------------------- records and ratios
-
-
 def records(bench: dict[str, Any] | None, outcomes: Iterable[Rec]) -> list[Rec]:
     """One dict per test: its metadata, status and (when timed) median seconds."""
     by_id: dict[str, Rec] = {}
@@ -127,9 +125,6 @@ def _value(rec: Rec | None, key: str = "median_s") -> Any:
     return None if rec is None or rec.get("status") != "passed" else rec.get(key)
 
 
-_timed = _value
-
-
 def _find(recs: list[Rec], **match: Any) -> Rec | None:
     return next((r for r in recs if all(r.get(k) == v for k, v in match.items())), None)
 
@@ -140,13 +135,16 @@ def _best(recs: list[Rec], key: str = "median_s", **match: Any) -> Rec | None:
     return min(rows, key=lambda r: _value(r, key), default=None)
 
 
+def _least(values: Iterable[float | None]) -> float | None:
+    return min((v for v in values if v is not None), default=None)
+
+
 def _of(recs: list[Rec], key: str, value: str) -> list[Rec]:
     return [r for r in recs if r.get(key) == value]
 
 
-# The verdict of a ratio taken of a time (or memory peak) that is zero, negative or not finite:
-# such a number is a broken measurement (a timer, or a gradient-minus-forward subtraction, gone
-# wrong), so no PASS or MISS is given, and ``python -m benchmarks`` exits non-zero.
+# A ratio of a zero, negative or non-finite time (or peak) is a broken measurement: it gets no
+# PASS or MISS, and ``python -m benchmarks`` exits non-zero.
 ERROR = "ERROR"
 
 
@@ -155,11 +153,7 @@ class BadMeasurementError(ValueError):
 
 
 def _quotient(num: float | None, den: float | None) -> float | None:
-    """``num / den`` of two measurements; None if either is missing.
-
-    Raises BadMeasurementError if either is zero, negative or not finite (even when the other is
-    missing): such a measurement is broken, and a ratio of it must never pass a target.
-    """
+    """``num / den``; None if either is missing; BadMeasurementError if either is broken."""
     if not all(math.isfinite(v) and v > 0 for v in (num, den) if v is not None):
         msg = f"ratio {num!r} / {den!r}: both measurements must be positive and finite"
         raise BadMeasurementError(msg)
@@ -190,13 +184,10 @@ def _add(found: list[Rec], num: float | None, den: float | None, **fields: Any) 
     return ratio, result
 
 
-def _shown(num: float | None, den: float | None, missing: str = "-") -> str:
-    """``num / den`` as a table cell (no verdict): ``missing`` if absent, ERROR if broken."""
-    try:
-        ratio = _quotient(num, den)
-    except BadMeasurementError:
-        return ERROR
-    return missing if ratio is None else _ratio(ratio)
+def _shown(num: float | None, den: float | None) -> str:
+    """``num / den`` as a table cell (no verdict): "-" if absent, ERROR if broken."""
+    ratio, result = _judged(num, den, math.inf)
+    return ERROR if result == ERROR else "-" if ratio is None else _ratio(ratio)
 
 
 def errors(summary: dict[str, Any]) -> list[Rec]:
@@ -205,18 +196,15 @@ def errors(summary: dict[str, Any]) -> list[Rec]:
     return [row for row in rows if isinstance(row, dict) and row.get("result") == ERROR]
 
 
-# --------------------------------------------------------------------------- cells and tables
-
-
 def _num(v: float) -> str:
     return f"{v:.0f}" if v >= 100 else f"{v:.1f}" if v >= 10 else f"{v:.2f}" if v >= 1 else f"{v:.3f}"
 
 
-def _cell(rec: Rec | None, scale: float = 1e3) -> str:
+def _cell(rec: Rec | None) -> str:
     if rec is None:
         return "-"
-    if (value := _timed(rec)) is not None:
-        return _num(value * scale)
+    if (value := _value(rec)) is not None:
+        return _num(value * 1e3)
     return {"skipped": "skip", "failed": "FAIL", "timeout": "timeout"}.get(rec.get("status", ""), "n/a")
 
 
@@ -233,23 +221,22 @@ def _rv(ratio: float | None, result: str) -> str:
     return ERROR if result == ERROR else _ratio(ratio)
 
 
-def _table(header: list[str], rows: list[list[str]], align_left: int = 1) -> str:
-    """The one table renderer: the first ``align_left`` columns flush left, the rest flush right."""
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-
-    def fmt(row: list[str]) -> str:
-        cells = [
-            str(c).ljust(w) if i < align_left else str(c).rjust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        return "  ".join(cells).rstrip()
-
-    return "\n".join([fmt(header), "  ".join("-" * w for w in widths), *(fmt(r) for r in rows)])
+def _vs_peer(ratio: float | None, result: str, judged: bool = True) -> list[str]:
+    """The ratio and verdict cells against a peer: "-" for what is missing or not judged."""
+    if result == ERROR or ratio is None:
+        return [result, result] if result == ERROR else ["-", "-"]
+    return [_ratio(ratio), result if judged else "-"]
 
 
 def _block(title: str, header: list[str], rows: list[list[str]], align_left: int = 1) -> list[str]:
-    """A titled table and the blank line after it."""
-    return [title, _table(header, rows, align_left), ""]
+    """A titled table (the first ``align_left`` columns flush left, the rest right) and a blank line."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    just = [str.ljust] * align_left + [str.rjust] * (len(header) - align_left)
+
+    def fmt(row: list[str]) -> str:
+        return "  ".join(j(str(c), w) for j, c, w in zip(just, row, widths, strict=True)).rstrip()
+
+    return [title, "\n".join([fmt(header), "  ".join("-" * w for w in widths), *map(fmt, rows)]), ""]
 
 
 # The columns of the target tables: a header and the cell it shows of a target row.
@@ -267,23 +254,28 @@ COLUMNS: dict[str, Callable[[Rec], str]] = {
     "measured": lambda r: _ratio(r["ratio"]),
     "result": lambda r: r["result"],
 }
-
-
-def _targets_block(
-    title: str, found: list[Rec], headers: str, align_left: int = 2, **cells: Any
-) -> list[str]:
-    """The table of target rows ``found`` (nothing if none): COLUMNS named by ``headers`` ("|"
-    between them), or by ``cells`` where a header's cell differs from COLUMNS' (given by key)."""
-    names = headers.split("|")
-    columns = [cells.get(h.replace(" ", "_"), COLUMNS.get(h)) for h in names]
-    rows = [[f(r) for f in columns] for r in found]
-    return _block(title, names, rows, align_left) if found else []
-
-
 _PLAIN = COLUMNS["measured"]  # the ratio, "n/a" (not ERROR) when it could not be taken
 
 
-# --------------------------------------------------------------------------- signature group
+def _targets_block(title: str, found: list[Rec], headers: str, left: int = 2, **cells: Any) -> list[str]:
+    """Target rows ``found`` in the COLUMNS named by ``headers`` ("|"-separated), or ``cells``' own."""
+    names = headers.split("|")
+    columns = [cells.get(h.replace(" ", "_"), COLUMNS.get(h)) for h in names]
+    return _block(title, names, [[f(r) for f in columns] for r in found], left) if found else []
+
+
+def _versus(
+    found: list[Rec], recs: list[Rec], title: str, table: str, key: str, heads: dict[str, str], **how: Any
+) -> list[str]:
+    """Per framework, the records whose ``key`` is each of ``heads`` and their judged ratio (``flip``ped)."""
+    rows = []
+    for fw in how.get("frameworks", _FWS):
+        pair = [_find(recs, framework=fw, **{key: v}) for v in heads]
+        if any(pair):
+            num, den = (_value(r) for r in (pair[::-1] if how.get("flip") else pair))
+            ratio, result = _add(found, num, den, table=table, framework=fw, limit=how["limit"])
+            rows.append([fw, *map(_cell, pair), _rv(ratio, result), result])
+    return _block(title, ["framework", *heads.values(), "ratio", "result"], rows)
 
 
 def signature_section(recs: list[Rec], cases: list[Any]) -> tuple[str, list[Rec]]:
@@ -291,27 +283,23 @@ def signature_section(recs: list[Rec], cases: list[Any]) -> tuple[str, list[Rec]
     if not sig:
         return "", []
     index = {(r.get("case"), r.get("impl"), r.get("kind")): r for r in sig}
+    peers = [i for i in _impls.ALL if i.family != "ours"]
     out = []
     for case in (c for c in cases if _find(sig, case=c.name)):
         # The fastest peer (any other library, keras-sig 1.0.2 included) per kind.
-        fastest = {}
-        for kind in _impls.KINDS:
-            times = [_timed(index.get((case.name, i.key, kind))) for i in _impls.ALL if i.family != "ours"]
-            fastest[kind] = min((t for t in times if t is not None), default=None)
+        fastest = [_least(_value(index.get((case.name, i.key, k))) for i in peers) for k in _impls.KINDS]
         rows = []
         for impl in _impls.ALL:
-            fwd, grad = (index.get((case.name, impl.key, kind)) for kind in _impls.KINDS)
-            if fwd is None and grad is None:
+            pair = [index.get((case.name, impl.key, kind)) for kind in _impls.KINDS]
+            if not any(pair):
                 continue
-            cells = [_cell(fwd), _cell(grad), _shown(_timed(fwd), fastest["forward"])]
-            cells.append(_shown(_timed(grad), fastest["gradient"]))
+            cells = [*map(_cell, pair), *(_shown(_value(r), f) for r, f in zip(pair, fastest, strict=True))]
             if "gradient" not in impl.kinds:
                 cells[1] = cells[3] = "-"
             rows.append([impl.label, *cells])
         title = f"Signature, {case.describe()}: median ms, and ratio to the fastest peer library"
-        out += _block(
-            title, ["implementation", "forward", "gradient", "fwd / fastest", "grad / fastest"], rows
-        )
+        header = ["implementation", "forward", "gradient", "fwd / fastest", "grad / fastest"]
+        out += _block(title, header, rows)
     ratios = signature_ratios(sig, [c.name for c in cases])
     title = "Targets (ours at its best method / peer; 'auto' = ours with method='auto')"
     out += _targets_block(title, ratios, "case|target|limit|ours ms|peer ms|ratio|auto ratio|result")
@@ -327,11 +315,11 @@ def signature_ratios(sig: list[Rec], case_names: list[str]) -> list[Rec]:
         for t in TARGETS["signature"]:
             ours = {"case": case, "family": "ours", "framework": t.ours[0], "kind": t.ours[1]}
             best, auto = _best(sig, **ours), _best(sig, **ours, method="auto")
-            peer_s, best_s = _timed(_find(sig, case=case, impl=t.versus, kind=t.ours[1])), _timed(best)
+            peer_s, best_s = _value(_find(sig, case=case, impl=t.versus, kind=t.ours[1])), _value(best)
             if best_s is None and peer_s is None:
                 continue  # neither side ran (filtered out, skipped): no row
             ratio, result = _judged(best_s, peer_s, t.limit)
-            ratio_auto, result_auto = _judged(_timed(auto), peer_s, t.limit)
+            ratio_auto, result_auto = _judged(_value(auto), peer_s, t.limit)
             row = {"case": case, "title": t.title, "limit": t.limit, "ours_s": best_s}
             row |= {"ours_method": best.get("method") if best else None, "peer": t.versus, "peer_s": peer_s}
             row |= {"ratio": ratio, "ratio_auto": ratio_auto, "result_auto": result_auto}
@@ -341,8 +329,7 @@ def signature_ratios(sig: list[Rec], case_names: list[str]) -> list[Rec]:
 
 def _backward(sig: list[Rec], case: str, impl: str) -> tuple[float | None, float | None]:
     """(backward, forward) seconds of ``impl``: the gradient's median minus the forward's."""
-    fwd = _timed(_find(sig, case=case, impl=impl, kind="forward"))
-    grad = _timed(_find(sig, case=case, impl=impl, kind="gradient"))
+    fwd, grad = (_value(_find(sig, case=case, impl=impl, kind=k)) for k in _impls.KINDS)
     return (grad - fwd if grad is not None and fwd is not None else None), fwd
 
 
@@ -358,21 +345,18 @@ def backward_ratios(sig: list[Rec], case_names: list[str]) -> list[Rec]:
     return found
 
 
-# --------------------------------------------------------------------------- keras group
-
-
 def keras_section(recs: list[Rec], lengths: tuple[int, ...]) -> tuple[str, list[Rec]]:
     ker = _of(recs, "group", "keras")
     out: list[str] = []
     ratios: list[Rec] = []
+    header = ["layer", *(f"L={n} {what}" for n in lengths for what in ("1st epoch s", "step ms"))]
+    targets = [(t, n) for t in TARGETS["keras"] for n in (lengths if t.ours == "train" else (None,))]
     for backend in (b for b in ("jax", "tensorflow", "torch") if _find(ker, backend=b)):
         mine = _of(ker, "backend", backend)
-        header = ["layer", *(f"L={n} {what}" for n in lengths for what in ("1st epoch s", "step ms"))]
         rows = []
         for label in dict.fromkeys(r["label"] for r in mine):
             row = [label]
-            for length in lengths:
-                rec = _find(mine, label=label, task="train", length=length)
+            for rec in (_find(mine, label=label, task="train", length=n) for n in lengths):
                 first = _value(rec, "first_epoch_s")
                 row += [_num(first) if first is not None else _cell(rec), _cell(rec)]
             rows.append(
@@ -380,30 +364,20 @@ def keras_section(recs: list[Rec], lengths: tuple[int, ...]) -> tuple[str, list[
             )
         title = f"Keras layer, backend {backend}: median ms (first epoch: one run, s)"
         out += _block(title, [*header, "fwd eager ms", "fwd compiled ms"], rows)
-        ratios += _keras_ratios(backend, mine, lengths)
-    title = "Keras targets (ours / best keras-sig 1.0.2 variant)"
-    out += _targets_block(title, ratios, "backend|target|limit|ratio|1.0.2 best|result", ratio=_PLAIN)
-    return "\n".join(out), ratios
-
-
-def _keras_ratios(backend: str, recs: list[Rec], lengths: tuple[int, ...]) -> list[Rec]:
-    found: list[Rec] = []
-    for t in TARGETS["keras"]:
-        for length in lengths if t.ours == "train" else (None,):
+        for t, length in targets:
             match = {"task": t.ours} | ({} if length is None else {"length": length})
-            ours_v = _value(_find(recs, family="ours", **match), t.versus)
-            best = _best(recs, t.versus, family="legacy", **match)
+            ours_v = _value(_find(mine, family="ours", **match), t.versus)
+            best = _best(mine, t.versus, family="legacy", **match)
             legacy_v = _value(best, t.versus)
             if ours_v is None and legacy_v is None:
                 continue  # neither side ran (filtered out, skipped): no row
             title = t.title + (f" L={length}" if length is not None else "")
             legacy_best = best.get("label", "").removeprefix("keras-sig 1.0.2 ") if best else None
             row = {"backend": backend, "title": title, "limit": t.limit, "ours": ours_v, "legacy": legacy_v}
-            _add(found, ours_v, legacy_v, **row, legacy_best=legacy_best)
-    return found
-
-
-# --------------------------------------------------------------------------- memory group
+            _add(ratios, ours_v, legacy_v, **row, legacy_best=legacy_best)
+    title = "Keras targets (ours / best keras-sig 1.0.2 variant)"
+    out += _targets_block(title, ratios, "backend|target|limit|ratio|1.0.2 best|result", ratio=_PLAIN)
+    return "\n".join(out), ratios
 
 
 def memory_section(recs: list[Rec]) -> str:
@@ -470,9 +444,6 @@ def memory_targets(mem: list[Rec]) -> list[Rec]:
     return found
 
 
-# --------------------------------------------------------------------------- notes
-
-
 def notes_section(recs: list[Rec]) -> str:
     threads = {}
     for r in recs:
@@ -489,47 +460,32 @@ def notes_section(recs: list[Rec]) -> str:
     return "\n".join(out)
 
 
-# --------------------------------------------------------------------------- log-signature group
-
-
 def logsignature_section(recs: list[Rec]) -> tuple[str, list[Rec]]:
     """The log-signature group's table (ratio to iisignature) and its targets."""
     log = _of(recs, "group", "logsignature")
     if not log:
         return "", []
-    iisig = _timed(_find(log, impl="iisignature"))
-    rows = [[r.get("label", r["nodeid"]), _cell(r), _shown(_timed(r), iisig)] for r in log]
+    iisig = _value(_find(log, impl="iisignature"))
+    rows = [[r.get("label", r["nodeid"]), _cell(r), _shown(_value(r), iisig)] for r in log]
     shape = log[0].get("shape") or ["?", "?", "?"]
     title = f"Log-signature, batch {shape[0]}, length {shape[1]}, channels {shape[2]}, depth "
     title += f"{log[0].get('depth')}, float64: median ms, and ratio to iisignature's logsig"
     out = _block(title, ["implementation", "forward", "/ iisignature"], rows)
     found: list[Rec] = []
-    ops = ("framework", "op", "mode")
+
+    def ours_of(spec: tuple[str, ...]) -> Rec | None:
+        return _best(log, family="ours", **dict(zip(("framework", "op", "mode"), spec, strict=True)))
+
     for t in TARGETS["logsignature"]:
-        ours = _best(log, family="ours", **dict(zip(ops, t.ours, strict=True)))
-        if isinstance(t.versus, tuple):
-            other = _best(log, family="ours", **dict(zip(ops, t.versus, strict=True)))
-        else:
-            other = _find(log, impl=t.versus)
-        ours_s, vs_s = _timed(ours), _timed(other)
+        ours = ours_of(t.ours)
+        ours_s = _value(ours)
+        vs_s = _value(ours_of(t.versus) if isinstance(t.versus, tuple) else _find(log, impl=t.versus))
         if ours_s is not None or vs_s is not None:
-            method = ours.get("method") if ours else None
-            _add(
-                found,
-                ours_s,
-                vs_s,
-                title=t.title,
-                limit=t.limit,
-                ours_s=ours_s,
-                ours_method=method,
-                vs_s=vs_s,
-            )
+            row = {"title": t.title, "limit": t.limit, "ours_s": ours_s}
+            _add(found, ours_s, vs_s, **row, ours_method=ours.get("method") if ours else None, vs_s=vs_s)
     title = "Log-signature targets (ours at its best method)"
     out += _targets_block(title, found, "target|limit|ours ms|vs ms|ratio|result", ratio=_PLAIN)
     return "\n".join(out), found
-
-
-# --------------------------------------------------------------------------- methods group
 
 
 def methods_section(recs: list[Rec], cases: list[Any]) -> tuple[str, list[Rec]]:
@@ -539,64 +495,40 @@ def methods_section(recs: list[Rec], cases: list[Any]) -> tuple[str, list[Rec]]:
     found: list[Rec] = []
     if grid := _of(rows_in, "table", "grid"):
         limit, table = _limit("methods", "grid"), []
-        for case in cases:
-            for fw in ("numpy", "jax", "torch"):
-                cells = {m: _find(grid, case=case.name, framework=fw, method=m) for m in _impls.METHODS}
-                if not any(cells.values()):
-                    continue
-                times = {m: _timed(c) for m, c in cells.items()}
-                best = min((t for m, t in times.items() if m != "auto" and t is not None), default=None)
-                row = {"table": "grid", "case": case.name, "framework": fw, "limit": limit}
-                ratio, result = _add(found, times.get("auto"), best, **row)
-                name = f"{case.name} {case.batch}x{case.length}x{case.channels} N={case.depth}"
-                table.append(
-                    [name, fw, *(_cell(cells[m]) for m in _impls.METHODS), _rv(ratio, result), result]
-                )
+        for case, fw in ((case, fw) for case in cases for fw in _FWS):
+            cells = {m: _find(grid, case=case.name, framework=fw, method=m) for m in _impls.METHODS}
+            if not any(cells.values()):
+                continue
+            times = {m: _value(c) for m, c in cells.items()}
+            row = {"table": "grid", "case": case.name, "framework": fw, "limit": limit}
+            best = _least(t for m, t in times.items() if m != "auto")
+            ratio, result = _add(found, times["auto"], best, **row)
+            name = f"{case.name} {case.batch}x{case.length}x{case.channels} N={case.depth}"
+            table.append([name, fw, *map(_cell, cells.values()), _rv(ratio, result), result])
         title = "Methods grid, forward, float64: median ms per method, and auto / fastest method "
-        out += _block(
-            title + f"(target <= {limit:g}x)",
-            ["case", "framework", *_impls.METHODS, "auto/best", "result"],
-            table,
-            2,
-        )
+        title += f"(target <= {limit:g}x)"
+        out += _block(title, ["case", "framework", *_impls.METHODS, "auto/best", "result"], table, 2)
     if windowed := _of(rows_in, "table", "windowed"):
         first, limit, table = windowed[0], _limit("methods", "windowed"), []
         for depth in sorted({r.get("depth") for r in windowed}):
-            peer = _timed(_find(windowed, depth=depth, framework="iisignature"))
+            peer = _value(_find(windowed, depth=depth, framework="iisignature"))
             for r in _of(windowed, "depth", depth):
                 ratio, result = None, "-"
-                if r.get("framework") != "iisignature":
-                    row = {
-                        "table": "windowed",
-                        "depth": depth,
-                        "framework": r.get("framework"),
-                        "limit": limit,
-                    }
-                    ratio, result = _add(found, _timed(r), peer, **row)
-                shown = ERROR if result == ERROR else _ratio(ratio) if ratio is not None else "-"
-                verdict = result if ratio is not None or result == ERROR else "-"
-                table.append([str(depth), r.get("label", r["nodeid"]), _cell(r), shown, verdict])
+                if (fw := r.get("framework")) != "iisignature":
+                    row = {"table": "windowed", "depth": depth, "framework": fw, "limit": limit}
+                    ratio, result = _add(found, _value(r), peer, **row)
+                table.append([str(depth), r.get("label", r["nodeid"]), _cell(r), *_vs_peer(ratio, result)])
         title = f"Windowed signatures, {first.get('shape')} lead-lag, window {first.get('window')}, step "
         title += f"{first.get('step')}: median ms, and ratio to iisignature (target <= {limit:g}x)"
         out += _block(title, ["depth", "implementation", "ms", "/ iisignature", "result"], table, 2)
     if dyadic := _of(rows_in, "table", "dyadic"):
         first = dyadic[0]
         level = int(first.get("dyadic_depth") or 0)
-        limit, table = float(level + 1), []
-        for fw in ("numpy", "jax", "torch"):
-            dy, whole = (_find(dyadic, framework=fw, op=op) for op in ("dyadic", "whole"))
-            if dy is not None or whole is not None:
-                ratio, result = _add(
-                    found, _timed(dy), _timed(whole), table="dyadic", framework=fw, limit=limit
-                )
-                table.append([fw, _cell(dy), _cell(whole), _rv(ratio, result), result])
         title = f"Dyadic signatures, {first.get('shape')}, depth {first.get('depth')}, dyadic depth {level}: "
-        title += f"median ms, and dyadic / whole-path signature (target <= {limit:g}x)"
-        out += _block(title, ["framework", "dyadic", "whole path", "ratio", "result"], table)
+        title += f"median ms, and dyadic / whole-path signature (target <= {level + 1.0:g}x)"
+        heads = {"dyadic": "dyadic", "whole": "whole path"}
+        out += _versus(found, dyadic, title, "dyadic", "op", heads, limit=float(level + 1))
     return "\n".join(out), found
-
-
-# --------------------------------------------------------------------------- kernels group
 
 
 def kernels_section(recs: list[Rec]) -> tuple[str, list[Rec]]:
@@ -608,34 +540,27 @@ def kernels_section(recs: list[Rec]) -> tuple[str, list[Rec]]:
         gram = {t.ours: t.limit for t in TARGETS["kernels"] if t.title == "gram"}
         table = []
         for case, order in sorted({(r.get("case"), r.get("order")) for r in forward}, key=str):
-            peer = _timed(_find(forward, case=case, order=order, framework="pysiglib"))
-            for fw in ("numpy", "jax", "torch", "pysiglib"):
+            peer = _value(_find(forward, case=case, order=order, framework="pysiglib"))
+            for fw in (*_FWS, "pysiglib"):
                 if (rec := _find(forward, case=case, order=order, framework=fw)) is None:
                     continue
                 limit = gram.get(fw) if str(case).startswith("gram") else None
-                ratio, verdict = None, "-"
+                # No limit (not a Gram case): the ratio is shown, with no verdict unless ERROR.
+                ratio, result = None, "-"
                 if fw != "pysiglib":
-                    # No limit (not a Gram case): the ratio is shown, with no verdict unless ERROR.
-                    ratio, verdict = _judged(_timed(rec), peer, math.inf if limit is None else limit)
-                    if verdict != ERROR and (limit is None or ratio is None):
-                        verdict = "-"
+                    ratio, result = _judged(_value(rec), peer, math.inf if limit is None else limit)
+                shown, verdict = _vs_peer(ratio, result, judged=limit is not None)
                 if limit is not None:
                     row = {"case": case, "order": order, "framework": fw, "limit": limit}
                     found.append(row | {"ratio": ratio, "result": verdict})
-                shown = ERROR if verdict == ERROR else _ratio(ratio) if ratio else "-"
                 table.append([f"{case} order {order}", fw, _cell(rec), shown, verdict])
         title = "Signature kernels, float64, CPU: median ms, and ratio to pySigLib (n_jobs=1); Gram targets "
         title += ", ".join(f"{k} <= {v:g}x" for k, v in gram.items())
         out += _block(title, ["case", "framework", "ms", "/pySigLib", "result"], table, 2)
     if mmd := _of(rows_in, "table", "mmd"):
-        limit, table = _limit("kernels", "mmd"), []
-        for fw in ("jax", "torch"):
-            fwd, grad = (_find(mmd, framework=fw, mode=mode) for mode in ("forward", "gradient"))
-            if fwd is not None or grad is not None:
-                ratio, verdict = _add(
-                    found, _timed(grad), _timed(fwd), table="mmd", framework=fw, limit=limit
-                )
-                table.append([fw, _cell(fwd), _cell(grad), _rv(ratio, verdict), verdict])
+        limit = _limit("kernels", "mmd")
         title = f"sig_mmd gradient / forward (target <= {limit:g}x)"
-        out += _block(title, ["framework", "forward ms", "gradient ms", "ratio", "result"], table)
+        heads = {"forward": "forward ms", "gradient": "gradient ms"}
+        how = {"limit": limit, "frameworks": ("jax", "torch"), "flip": True}
+        out += _versus(found, mmd, title, "mmd", "mode", heads, **how)
     return "\n".join(out), found

@@ -34,7 +34,7 @@ def logsigdim(channels: int, depth: int) -> int:
         The number of Lyndon words of length ``1..N`` over ``d`` letters
         (Witt's formula ``sum_k (1/k) sum_{j | k} mu(k/j) d**j``), which is the
         dimension of the free Lie algebra truncated at depth ``N``. In the
-        ``"expand"`` mode a log-signature has :func:`kerassigdim` entries.
+        ``"expand"`` mode a log-signature has :func:`keras_sig.sigdim` entries.
 
     Examples
     --------
