@@ -22,16 +22,13 @@ from keras_sig._lib._validation import (
     as_float_array,
     broadcast_shapes,
     check_bool,
+    check_channels_depth,
     check_int,
     check_last_axis,
     signature_what,
 )
 
 __all__ = ["extract_signature_term", "multi_signature_combine", "signature_combine", "signature_inverse"]
-
-
-def _channels_depth(channels: Any, depth: Any) -> tuple[int, int]:
-    return check_int("channels", channels, minimum=1), check_int("depth", depth, minimum=1)
 
 
 def _signatures(
@@ -145,7 +142,7 @@ def signature_combine(
     >>> np.allclose(keras_sig.signature_combine(first, rest, 2, 3), keras_sig.signature(path, 3))
     True
     """
-    channels, depth = _channels_depth(channels, depth)
+    channels, depth = check_channels_depth(channels, depth)
     inverse = check_bool("inverse", inverse)
     scalar_term = check_bool("scalar_term", scalar_term)
     (a, b), xp, batch = _signatures([("sig1", sig1), ("sig2", sig2)], channels, depth, scalar_term, xp)
@@ -212,7 +209,7 @@ def multi_signature_combine(
     >>> np.allclose(keras_sig.multi_signature_combine(pieces, 2, 3), keras_sig.signature(path, 3))
     True
     """
-    channels, depth = _channels_depth(channels, depth)
+    channels, depth = check_channels_depth(channels, depth)
     inverse = check_bool("inverse", inverse)
     scalar_term = check_bool("scalar_term", scalar_term)
     if is_array(sigs) or not isinstance(sigs, (list, tuple)):
@@ -287,7 +284,7 @@ def signature_inverse(
     >>> np.allclose(inv, keras_sig.signature(path[::-1], 3))
     True
     """
-    channels, depth = _channels_depth(channels, depth)
+    channels, depth = check_channels_depth(channels, depth)
     scalar_term = check_bool("scalar_term", scalar_term)
     (sig,), xp, _ = _signatures([("sig", sig)], channels, depth, scalar_term, xp)
     return apply_pipeline(
@@ -347,7 +344,7 @@ def extract_signature_term(
     >>> keras_sig.extract_signature_term(keras_sig.signature(path, 3), 2, 3, 2)
     array([0.5, 1. , 0. , 0.5])
     """
-    channels, depth = _channels_depth(channels, depth)
+    channels, depth = check_channels_depth(channels, depth)
     level = check_int("level", level, minimum=1)
     if level > depth:
         msg = f"level must be between 1 and depth={depth}; got {level}"

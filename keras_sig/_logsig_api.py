@@ -10,8 +10,6 @@ block by block.
 
 from __future__ import annotations
 
-from typing import Any
-
 from keras_sig import _api
 from keras_sig._core import _logsig, _words
 from keras_sig._core._algebra import sigdim
@@ -21,8 +19,8 @@ from keras_sig._lib._typing import Array, Method, Namespace
 from keras_sig._lib._validation import (
     as_float_array,
     check_bool,
+    check_channels_depth,
     check_choice,
-    check_int,
     check_last_axis,
     signature_what,
 )
@@ -31,10 +29,6 @@ __all__ = ["MODES", "logsignature", "logsignature_to_signature", "signature_to_l
 
 MODES = _logsig.MODES
 """The values ``mode=`` accepts: ``"words"``, ``"brackets"``, ``"expand"``."""
-
-
-def _channels_depth(channels: Any, depth: Any) -> tuple[int, int]:
-    return check_int("channels", channels, minimum=1), check_int("depth", depth, minimum=1)
 
 
 def _size(channels: int, depth: int, mode: str) -> int:
@@ -255,7 +249,7 @@ def signature_to_logsignature(
     >>> np.allclose(keras_sig.signature_to_logsignature(sig, 2, 3), keras_sig.logsignature(path, 3))
     True
     """
-    channels, depth = _channels_depth(channels, depth)
+    channels, depth = check_channels_depth(channels, depth)
     mode = check_choice("mode", mode, MODES)
     stream = check_bool("stream", stream)
     scalar_term = check_bool("scalar_term", scalar_term)
@@ -327,7 +321,7 @@ def logsignature_to_signature(
     >>> np.allclose(sig, keras_sig.signature(path, 3))
     True
     """
-    channels, depth = _channels_depth(channels, depth)
+    channels, depth = check_channels_depth(channels, depth)
     mode = check_choice("mode", mode, MODES)
     scalar_term = check_bool("scalar_term", scalar_term)
     logsig, xp = as_float_array("logsig", logsig, xp)

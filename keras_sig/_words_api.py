@@ -9,13 +9,9 @@ from typing import Any
 
 from keras_sig._core import _words
 from keras_sig._lib._sizes import check_lyndon_count, check_signature_size
-from keras_sig._lib._validation import check_int
+from keras_sig._lib._validation import check_channels_depth
 
 __all__ = ["all_words", "logsigdim", "lyndon_brackets", "lyndon_words"]
-
-
-def _channels_depth(channels: Any, depth: Any) -> tuple[int, int]:
-    return check_int("channels", channels, minimum=1), check_int("depth", depth, minimum=1)
 
 
 def logsigdim(channels: int, depth: int) -> int:
@@ -44,7 +40,7 @@ def logsigdim(channels: int, depth: int) -> int:
     >>> keras_sig.logsigdim(5, 4)
     205
     """
-    channels, depth = _channels_depth(channels, depth)
+    channels, depth = check_channels_depth(channels, depth)
     return _words.logsigdim(channels, depth)
 
 
@@ -80,7 +76,7 @@ def lyndon_words(channels: int, depth: int) -> list[tuple[int, ...]]:
     >>> keras_sig.lyndon_words(2, 3)
     [(0,), (1,), (0, 1), (0, 0, 1), (0, 1, 1)]
     """
-    channels, depth = _channels_depth(channels, depth)
+    channels, depth = check_channels_depth(channels, depth)
     check_lyndon_count(channels, depth, "the list of Lyndon words")
     return list(_words.lyndon_words(channels, depth))
 
@@ -117,7 +113,7 @@ def lyndon_brackets(channels: int, depth: int) -> list[int | tuple[Any, Any]]:
     >>> keras_sig.lyndon_brackets(2, 3)
     [0, 1, (0, 1), (0, (0, 1)), ((0, 1), 1)]
     """
-    channels, depth = _channels_depth(channels, depth)
+    channels, depth = check_channels_depth(channels, depth)
     check_lyndon_count(channels, depth, "the list of Lyndon brackets")
     return list(_words.lyndon_brackets(channels, depth))
 
@@ -151,6 +147,6 @@ def all_words(channels: int, depth: int) -> list[tuple[int, ...]]:
     >>> keras_sig.all_words(2, 2)
     [(0,), (1,), (0, 0), (0, 1), (1, 0), (1, 1)]
     """
-    channels, depth = _channels_depth(channels, depth)
+    channels, depth = check_channels_depth(channels, depth)
     check_signature_size(channels, depth, factor=depth, what="the list of words (their letters)")
     return list(_words.all_words(channels, depth))

@@ -30,6 +30,7 @@ __all__ = [
     "broadcast_shapes",
     "check_batch",
     "check_bool",
+    "check_channels_depth",
     "check_choice",
     "check_int",
     "check_known_rank",
@@ -81,6 +82,11 @@ def check_bool(name: str, value: object) -> bool:
         msg = f"{name} must be True or False; got {describe(value)}"
         raise TypeError(msg)
     return value
+
+
+def check_channels_depth(channels: object, depth: object) -> tuple[int, int]:
+    """``(channels, depth)`` as ints ``>= 1``, or :func:`check_int`'s error naming the bad one."""
+    return check_int("channels", channels, minimum=1), check_int("depth", depth, minimum=1)
 
 
 def check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
