@@ -74,6 +74,7 @@ _JAX_SCAN_OUT_OF_CACHE = 0.045
 # many bytes (tests/test_plan.py's JAX_EXTRA shapes sit on either side of it).
 _JAX_SCAN_CARRY_BYTES = 6 * 2**20
 
+
 @dataclasses.dataclass(frozen=True)
 class Plan:
     """How one signature runs. Frozen and hashable: a static argument of ``jax.jit``.
