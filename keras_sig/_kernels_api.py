@@ -2,7 +2,8 @@ r"""Signature kernels: the public functions (the static kernels are :mod:`keras_
 
 The signature kernel :math:`k(x, y) = \langle S(x), S(y) \rangle` of two paths is
 computed without forming a signature, by solving the Goursat PDE on the grid of
-the two paths (:mod:`keras_sig._core._kernel`). The conventions are pySigLib's:
+the two paths (:mod:`keras_sig._core._kernel`, :mod:`keras_sig._core._kernel_gram`).
+The conventions are pySigLib's:
 the same finite-difference scheme, dyadic refinement and static kernels, so the
 values agree with ``pysiglib.sig_kernel`` (and sigkernel) to rounding.
 
@@ -26,7 +27,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from keras_sig._core import _kernel as _core
+from keras_sig._core import _kernel_gram as _core
 from keras_sig._lib._kernel_gradients import kernel_gradient_for
 from keras_sig._lib._namespace import (
     array_namespace,
@@ -105,10 +106,21 @@ def _known_batch(name: str, arr: Array, what: str) -> int:
     return count
 
 
-def _call(fn: Callable[..., Array], xp: Namespace, arrays: tuple[Any, ...], **static: Any) -> Array:
-    """``fn(*arrays, **static)`` with the namespace's scan and gradient, jitted on JAX."""
+def _call(
+    fn: Callable[..., Array], xp: Namespace, arrays: tuple[Any, ...], *, windows: bool, **static: Any
+) -> Array:
+    """``fn(*arrays, **static)`` with the namespace's scan and gradient, jitted on JAX.
+
+    ``windows``: on JAX, form the linear kernel's increments diagonal by
+    diagonal from windows of the paths. XLA fuses them into one pass where a
+    skewed grid costs it several copies, but their gradient is slower than
+    the grid's. So the functions mostly evaluated (``sig_kernel``,
+    ``sig_kernel_gram``) take windows and the losses (``sig_mmd``,
+    ``sig_score``) the grid; ``python -m benchmarks --kernels`` measures both.
+    """
     static.update(xp=xp, scan=scan_for(xp), wrap=kernel_gradient_for(xp))
     if is_jax_namespace(xp):
+        static["windows"] = windows
         return jax_jit(fn, tuple(static))(*arrays, **static)
     with placed_like(arrays[0], xp):
         return fn(*arrays, **static)
@@ -171,7 +183,8 @@ def sig_kernel(
     kernel = as_static_kernel(static_kernel)
     normalize = check_bool("normalize", normalize)
     a, b, ns = _paths(x, y, ("x", "y"), xp)
-    return _call(_core.sig_kernel, ns, (a, b), orders=orders, static_kernel=kernel, normalize=normalize)
+    static = {"orders": orders, "static_kernel": kernel, "normalize": normalize}
+    return _call(_core.sig_kernel, ns, (a, b), windows=True, **static)
 
 
 def sig_kernel_gram(
@@ -222,8 +235,8 @@ def sig_kernel_gram(
         a, b, ns = _paths(X, Y, ("X", "Y"), xp)
     static = {"orders": orders, "static_kernel": kernel, "normalize": normalize}
     if b is None:
-        return _call(_gram_self, ns, (a,), **static)
-    return _call(_core.gram, ns, (a, b), **static)
+        return _call(_gram_self, ns, (a,), windows=True, **static)
+    return _call(_core.gram, ns, (a, b), windows=True, **static)
 
 
 def _gram_self(x: Array, **kwargs: Any) -> Array:
@@ -315,7 +328,7 @@ def sig_mmd(
         if unbiased and count < 2:
             msg = f"{name} must hold at least 2 paths for the unbiased MMD; got shape {tuple(arr.shape)}"
             raise ValueError(msg)
-    return _call(_core.mmd, ns, (a, b), unbiased=unbiased, orders=orders, static_kernel=kernel)
+    return _call(_core.mmd, ns, (a, b), windows=False, unbiased=unbiased, orders=orders, static_kernel=kernel)
 
 
 def sig_score(
@@ -370,4 +383,4 @@ def sig_score(
     if count < 2:
         msg = f"X must hold at least 2 paths for the score; got shape {tuple(a.shape)}"
         raise ValueError(msg)
-    return _call(_core.score, ns, (a, b), lam=float(lam), orders=orders, static_kernel=kernel)
+    return _call(_core.score, ns, (a, b), windows=False, lam=float(lam), orders=orders, static_kernel=kernel)

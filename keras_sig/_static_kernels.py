@@ -13,7 +13,7 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-from keras_sig._core import _kernel as _core
+from keras_sig._core import _kernel_gram as _core
 from keras_sig._lib._typing import Array, Namespace
 
 __all__ = [

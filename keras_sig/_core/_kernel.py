@@ -1,108 +1,72 @@
-r"""The signature kernel: the Goursat PDE solved on an anti-diagonal wavefront (array API only).
+r"""The signature kernel's PDE solver: an anti-diagonal wavefront (array API only).
 
 The signature kernel of two paths, :math:`k(x, y) = \langle S(x), S(y)\rangle`,
-is the value at the far corner of the solution of the Goursat PDE
-:math:`\partial_s\partial_t k = \langle \dot x_s, \dot y_t\rangle k` with
+is the far corner of the solution of the Goursat PDE
+:math:`\partial_s\partial_t k = \langle \dot x_s, \dot y_t\rangle k`, with
 :math:`k(0, \cdot) = k(\cdot, 0) = 1` (Salvi et al. 2021). On the grid of the
-two (dyadically refined) paths, with increments ``g[i, j]`` of the static
-kernel, the second-order explicit scheme used by sigkernel and pySigLib is::
+two (dyadically refined) paths, with the static kernel's increment ``h`` of a
+cell, the explicit scheme of sigkernel and pySigLib is::
 
-    K[i+1, j+1] = (K[i+1, j] + K[i, j+1]) * (1 + g/2 + g**2/12) - K[i, j] * (1 - g**2/12)
+    K[i+1, j+1] = (K[i+1, j] + K[i, j+1]) * A - K[i, j] * B
+    A = 1 + h/2 + h**2/12,   B = 1 - h**2/12
 
-Cells on one anti-diagonal ``i + j = q`` depend only on the two previous
-anti-diagonals, so each step of the loop updates a whole anti-diagonal of every
-pair's grid at once (vectorised over pairs and cells); the loop over the
-``M + N - 1`` anti-diagonals is a ``scan`` strategy (a Python loop, ``jax.lax.scan``,
-a TF while-loop), so a compiled program does not grow with the lengths.
+How it is laid out:
 
-The grid is stored skewed: ``skew`` moves entry ``(i, j)`` of an ``(M, N)`` array to
-``(i + j, i)`` of a ``(M + N - 1, M)`` array with reshapes only (no gather), the
-cells outside the grid holding zero increments. Outside the grid's left edge the
-scheme with ``g = 0`` keeps the value 1, which is the boundary condition, so no
-masking is needed in the forward.
-
-Each step computes its scheme coefficients from its own anti-diagonal of
-increments, so the only grid-sized arrays are the increments and their skewed
-copy. The backward is the adjoint of the same scheme, solved from the far corner
-back to the origin (:func:`solve_vjp`), with the same per-step coefficients; it
-needs each cell's sensitivity ``dK/dg``, which the forward's steps of
-:func:`solve_taped` write as they go: a tape of the grid's size.
+- The cells of one anti-diagonal ``i + j = q`` depend only on the two
+  previous anti-diagonals of nodes, so one step updates a whole anti-diagonal
+  of every pair's grid at once. The loop is a
+  :class:`~keras_sig._lib._scan.Scan` (a Python loop, ``jax.lax.scan``, a TF
+  while-loop): a compiled program does not grow with the lengths.
+- Only the *unrefined* grid ``(..., M0, N0)`` is stored, skewed (cell
+  ``(i, j)`` at ``(i + j, i)``, by reshapes), with the coefficients of each
+  cell beside it. Both paths are refined ``r = 2**order`` times (a pair of
+  unequal orders first splits the grid's rows or columns to equalise them).
+- A refined anti-diagonal ``q = r Q + w`` (``0 <= w < r``) crosses only the
+  unrefined anti-diagonals ``Q`` and ``Q - 1``: refined row ``r i0 + u``
+  reads unrefined cell ``(i0, Q - i0)`` where ``u <= w``, else
+  ``(i0, Q - 1 - i0)``. So one iteration of the loop takes one unrefined
+  anti-diagonal and runs its ``r`` refined steps (unrolled), each picking
+  its coefficients with one ``where``: no gather, and the refined grid is
+  never formed.
+- The grid's shorter side ``M0`` runs along the anti-diagonal (the scheme is
+  symmetric in the two paths). Cells off the grid hold a zero increment
+  (``A = B = 1``) in the forward, which keeps the boundary value 1 left of
+  the grid, and zero coefficients in the adjoint.
+- The backward (:func:`solve_vjp`) is the adjoint scheme, solved from the far
+  corner back, with the same iterations. It needs each refined cell's
+  sensitivity ``dK/dh``, which the forward's own steps write
+  (:func:`solve_taped`): a tape of the refined grid's size. The cotangents of
+  the refined cells are summed per unrefined cell inside the loop.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
+from keras_sig._lib._namespace import device_of
+from keras_sig._lib._scan import Scan
 from keras_sig._lib._typing import Array, Namespace
 
-__all__ = [
-    "increments",
-    "refine",
-    "sig_kernel",
-    "solve",
-    "solve_taped",
-    "solve_vjp",
-]
-
-Scan = Callable[..., tuple[Any, Array | None]]
+__all__ = ["skew", "skew_padded", "solve", "solve_taped", "solve_vjp", "unskew"]
 
 
-# --------------------------------------------------------------------------- static kernels
+def skew(t: Array, *, xp: Namespace) -> Array:
+    """``(..., M0, N0)`` to ``(..., M0 + N0, M0)``: cell ``(i, j)`` at ``(i + j, i)``, zeros elsewhere.
 
-
-def linear_increments(x: Array, y: Array, *, xp: Namespace) -> Array:
-    """``<dx_i, dy_j>`` for all pairs of increments: ``(..., M-1, N-1)`` (leading axes broadcast)."""
-    dx = x[..., 1:, :] - x[..., :-1, :]
-    dy = y[..., 1:, :] - y[..., :-1, :]
-    return xp.matmul(dx, xp.matrix_transpose(dy))
-
-
-def double_difference(gram: Array) -> Array:
-    """``k(x_{i+1}, y_{j+1}) - k(x_i, y_{j+1}) - k(x_{i+1}, y_j) + k(x_i, y_j)`` from a point Gram."""
-    rows = gram[..., 1:, :] - gram[..., :-1, :]
-    return rows[..., :, 1:] - rows[..., :, :-1]
-
-
-def increments(static_kernel: Any, x: Array, y: Array, *, xp: Namespace) -> Array:
-    """The static kernel's increments ``(..., M-1, N-1)``.
-
-    ``static_kernel`` is ``None`` (linear), an object with an
-    ``increments(x, y, *, xp)`` method, or a plain callable ``f(x, y)``
-    returning the increments itself.
+    The last row is all padding (the loop's iteration past the corner); see
+    :func:`skew_padded`.
     """
-    if static_kernel is None:
-        return linear_increments(x, y, xp=xp)
-    method = getattr(static_kernel, "increments", None)
-    if method is not None:
-        return method(x, y, xp=xp)
-    return static_kernel(x, y)
-
-
-def refine(g: Array, orders: tuple[int, int], *, xp: Namespace) -> Array:
-    """Increments of the paths refined ``2**orders[0]`` and ``2**orders[1]`` times (piecewise linear)."""
-    a, b = orders
-    if a == 0 and b == 0:
-        return g
-    ra, rb = 2**a, 2**b
-    batch = tuple(g.shape[:-2])
-    m, n = g.shape[-2], g.shape[-1]
-    expanded = g[..., :, None, :, None] / float(ra * rb)
-    tiled = xp.concat([expanded] * ra, axis=-3) if ra > 1 else expanded
-    tiled = xp.concat([tiled] * rb, axis=-1) if rb > 1 else tiled
-    return xp.reshape(tiled, (*batch, m * ra, n * rb))
-
-
-# --------------------------------------------------------------------------- skewed layout
+    m = t.shape[-2]
+    return skew_padded(
+        xp.concat([t, xp.zeros_like(t[..., :, :1]), xp.zeros_like(t[..., :, :m])], axis=-1), xp=xp
+    )
 
 
 def skew_padded(padded: Array, *, xp: Namespace) -> Array:
-    """A grid ``(..., M, N)`` given with ``M`` zero columns after it, ``(..., M, N + M)``, skewed.
+    """:func:`skew` of a grid given with its ``M0 + 1`` zero columns, ``(..., M0, N0 + M0 + 1)``.
 
-    Returns ``(..., M + N - 1, M)`` with entry ``(i, j)`` of the grid at
-    ``(i + j, i)`` (reshapes of the contiguous padded array only: row ``i``
-    of the flat array cut to ``M (N + M - 1)`` entries starts ``i`` entries
-    early); every other position holds one of the zeros of the padding.
+    Reshapes only (views where the backend can): row ``i`` of the flat array,
+    cut to rows one entry shorter, starts ``i`` entries early.
     """
     batch = tuple(padded.shape[:-2])
     m, width = padded.shape[-2], padded.shape[-1]
@@ -110,364 +74,184 @@ def skew_padded(padded: Array, *, xp: Namespace) -> Array:
     return xp.matrix_transpose(xp.reshape(flat, (*batch, m, width - 1)))
 
 
-def skew(g: Array, *, xp: Namespace) -> Array:
-    """``(..., M, N)`` with ``M <= N`` to ``(..., M + N - 1, M)``: entry ``(i, j)`` at ``(i + j, i)``."""
-    m = g.shape[-2]
-    return skew_padded(xp.concat([g, xp.zeros_like(g[..., :, :m])], axis=-1), xp=xp)
-
-
 def unskew(s: Array, n: int, *, xp: Namespace) -> Array:
-    """The inverse of :func:`skew`: ``(..., M + N - 1, M)`` back to ``(..., M, N)``."""
+    """The inverse of :func:`skew` on its first ``M0 + N0 - 1`` rows: ``(..., M0, N0)``."""
     batch = tuple(s.shape[:-2])
     m = s.shape[-1]
-    p = m + n - 1  # from the sizes: a TF loop's stacked output may not know it
-    rows = xp.matrix_transpose(s)  # (M, P)
-    flat = xp.reshape(rows, (*batch, m * p))
+    p = m + n - 1
+    flat = xp.reshape(xp.matrix_transpose(s[..., :p, :]), (*batch, m * p))
     flat = xp.concat([flat, xp.zeros_like(flat[..., :m])], axis=-1)
     return xp.reshape(flat, (*batch, m, p + 1))[..., :, :n]
 
 
-def _coefficients(gs: Array) -> tuple[Array, Array]:
-    g2 = gs * gs / 12.0
-    return 1.0 + gs / 2.0 + g2, 1.0 - g2
+def _rows(h: Array, taped: bool) -> list[Array]:
+    """The scheme's coefficients ``A, B`` of the increments ``h`` and, with ``taped``, the sensitivity's."""
+    t = h / 12.0
+    rows = [1.0 + h * (0.5 + t), 1.0 - h * t]
+    return [*rows, 0.5 + 2.0 * t, 2.0 * t] if taped else rows
 
 
-# --------------------------------------------------------------------------- forward
+def _refined(now: Array, before: Array, w: int, r: int, *, xp: Namespace) -> Array:
+    """The coefficients ``(..., r M0)`` of refined diagonal ``r Q + w``.
 
-
-def _forward(xs: Array, *, xp: Namespace, scan: Scan, taped: bool) -> tuple[Array, Array | None]:
-    """K at the far corner ``(...)``; with ``taped`` also each cell's ``dK/dg`` ``(..., P, M)``.
-
-    The carry is the last two anti-diagonals of nodes, ``d2`` (diagonal ``q``)
-    and ``d1`` (diagonal ``q + 1``), rows ``0..M``; step ``q`` computes the
-    nodes ``(i + 1, q - i + 1)`` of the cells ``(i, q - i)``. The sensitivity of
-    a node to its cell's increment, ``(K[i+1, j] + K[i, j+1]) (1/2 + g/6) +
-    K[i, j] g/6``, reads the same two diagonals, so the tape is written by the
-    forward's own steps (no second pass over the grid).
+    From the rows ``(..., M0)`` of unrefined diagonals ``Q`` (``now``) and
+    ``Q - 1`` (``before``): refined row ``r i0 + u`` takes ``now[i0]`` where
+    ``u <= w``, else ``before[i0]``.
     """
-    m = xs.shape[-1]
-    ones = xp.concat([xp.ones_like(xs[..., 0, :]), xp.ones_like(xs[..., 0, :1])], axis=-1)  # (..., M + 1)
-
-    def step(carry: tuple[Array, Array], x: Array) -> tuple[tuple[Array, Array], Array]:
-        d2, d1 = carry
-        a, b = _coefficients(x)  # in the step: no grid-sized arrays of coefficients
-        pair = d1[..., 1:] + d1[..., :-1]
-        inner = pair * a - d2[..., :-1] * b
-        sensitivity = pair * (0.5 + x / 6.0) + d2[..., :-1] * (x / 6.0) if taped else inner
-        return (d1, xp.concat([d1[..., :1], inner], axis=-1)), sensitivity
-
-    # One anti-diagonal per iteration: a step is a few vector operations over every
-    # pair's diagonal, and unrolling them (JAX) only lengthens the loop body.
-    (_, last), ys = scan(step, (ones, ones), xs, stream=taped, xp=xp, unroll=False)
-    return last[..., m], ys
+    if r == 1:
+        return now
+    parts = [now[..., None]] * (w + 1) + [before[..., None]] * (r - 1 - w)
+    return xp.reshape(xp.concat(parts, axis=-1), (*now.shape[:-1], now.shape[-1] * r))
 
 
-def solve(xs: Array, *, xp: Namespace, scan: Scan) -> Array:
-    """The kernel from the skewed increments ``xs`` ``(..., M + N - 1, M)`` (:func:`skew`), ``M <= N``."""
-    value, _ = _forward(xs, xp=xp, scan=scan, taped=False)
+def _forward(s: Array, order: int, *, xp: Namespace, scan: Scan, taped: bool) -> tuple[Array, Array | None]:
+    """K at the far corner ``(...)``; with ``taped`` also each refined cell's ``dK/dh``.
+
+    The sensitivities are ``(..., M0 + N0, r M)``.
+
+    Iteration ``Q`` takes the unrefined diagonal ``s[..., Q, :]`` and runs the
+    refined diagonals ``r Q .. r Q + r - 1``. The carry holds the last two
+    anti-diagonals of nodes, ``d2`` (diagonal ``q``) and ``d1`` (diagonal
+    ``q + 1``), rows ``0..M``, and the previous unrefined diagonal's
+    coefficients; refined step ``q`` computes the nodes ``(i + 1, q - i + 1)``.
+    A node's sensitivity to its cell's increment, ``(K[i+1, j] + K[i, j+1])
+    (1/2 + h/6) + K[i, j] h/6``, reads the same two diagonals.
+    """
+    r = 1 << order
+    m = s.shape[-1] * r
+    scale = 1.0 / float(r * r)  # the refined cells' share of an increment
+    unit = s[..., 0, :1] * 0.0 + 1.0
+    ones = xp.concat([unit] * (m + 1), axis=-1)  # (..., M + 1)
+
+    def step(carry: tuple[Any, ...], now: Array) -> tuple[tuple[Any, ...], Array]:
+        d2, d1, before = carry
+        rows = _rows(now * scale, taped)  # one read of the diagonal (strided in a skewed view)
+        out = []
+        for w in range(r):
+            c = rows if r == 1 else [_refined(a, b, w, r, xp=xp) for a, b in zip(rows, before, strict=True)]
+            pair = d1[..., 1:] + d1[..., :-1]
+            inner = pair * c[0] - d2[..., :-1] * c[1]
+            if taped:
+                out.append(pair * c[2] + d2[..., :-1] * c[3])
+            d2, d1 = d1, xp.concat([d1[..., :1], inner], axis=-1)
+        # The coefficients are carried only where a refined step reads the previous diagonal's.
+        return (d2, d1, tuple(rows) if r > 1 else ()), (xp.concat(out, axis=-1) if taped else d1)
+
+    start = tuple(_rows(s[..., 0, :] * 0.0, taped)) if r > 1 else ()  # diagonal -1: zero increments
+    # One unrefined diagonal per iteration: its r steps are already unrolled.
+    (last, _, _), ys = scan(step, (ones, ones, start), s, stream=taped, xp=xp, unroll=False)
+    return last[..., m], ys  # node diagonal M + N: the loop ran one refined step past the corner
+
+
+def solve(s: Array, order: int, *, xp: Namespace, scan: Scan) -> Array:
+    """The kernel from skewed unrefined increments ``s`` ``(..., M0 + N0, M0)`` (:func:`skew`).
+
+    Both paths refined ``2**order`` times.
+    """
+    value, _ = _forward(s, order, xp=xp, scan=scan, taped=False)
     return value
 
 
-def solve_taped(xs: Array, *, xp: Namespace, scan: Scan) -> tuple[Array, list[Array]]:
-    """:func:`solve` and the tape :func:`solve_vjp` takes: each cell's sensitivity ``dK/dg``.
-
-    The tape is one ``(..., M + N - 1, M)`` array, the size of the grid, in the
-    skewed layout (entry ``(q, i)`` for cell ``(i, q - i)``).
-    """
-    value, sensitivity = _forward(xs, xp=xp, scan=scan, taped=True)
+def solve_taped(s: Array, order: int, *, xp: Namespace, scan: Scan) -> tuple[Array, list[Array]]:
+    """:func:`solve` and the tape :func:`solve_vjp` takes: each refined cell's ``dK/dh``."""
+    value, sensitivity = _forward(s, order, xp=xp, scan=scan, taped=True)
     assert sensitivity is not None
     return value, [sensitivity]
 
 
-def solve_vjp(xs: Array, tape: list[Array], cotangent: Array, *, xp: Namespace, scan: Scan) -> Array:
-    """The cotangent of the skewed increments ``xs`` for the cotangent of :func:`solve`'s value.
+def solve_vjp(
+    s: Array, order: int, tape: list[Array], cotangent: Array, *, xp: Namespace, scan: Scan
+) -> Array:
+    """The cotangent of ``s`` for the cotangent of :func:`solve`'s value (same layout).
 
-    The adjoint scheme, from the far corner back, one anti-diagonal of nodes
-    per step: the adjoint of node ``(r, c)`` is
-    ``L[r, c+1] A[r-1, c] + L[r+1, c] A[r, c-1] - L[r+1, c+1] B[r, c]``, with
-    the coefficients of cells outside the grid zero, and the cotangent of
-    cell ``(i, j)``'s increment is ``L[i+1, j+1]`` times its sensitivity. The
-    coefficients and the grid's mask are computed in the step from the
-    increments and the diagonal's index (no grid-sized arrays but the tape,
-    the increments and the result). The result is skewed like ``xs``; its
-    entries outside the grid are not those of plain autodiff (they belong to
-    no increment: :func:`skew` maps them to its padding).
+    The adjoint scheme, from the far corner back, one refined anti-diagonal
+    of nodes per step: the adjoint of node ``(r, c)`` is
+    ``L[r, c+1] A[r-1, c] + L[r+1, c] A[r, c-1] - L[r+1, c+1] B[r, c]``
+    (coefficients of cells off the grid zero: a mask from the diagonal's
+    index), and the cotangent of refined cell ``(i, j)`` is ``L[i+1, j+1]``
+    times its sensitivity. Each iteration sums its refined cells' cotangents
+    into the two unrefined diagonals they belong to (``u <= w``: ``Q``, else
+    ``Q - 1``). Entries of the result off the grid are not those of plain
+    autodiff (:func:`skew` maps them to its padding).
     """
-    (sensitivity,) = tape
-    p, m = xs.shape[-2], xs.shape[-1]
-    n = p - m + 1
-    both = xp.concat([xs, sensitivity], axis=-1)  # (..., P, 2M)
-    row = _indices([float(i) for i in range(m)], xs, xp=xp, dtype=xs.dtype)  # (M,): 0, 1, ..., M-1
-    cot = xp.astype(cotangent, xs.dtype) if hasattr(cotangent, "dtype") else cotangent
-    zeros = xp.zeros_like(xs[..., 0, :])  # (..., M)
+    r = 1 << order
+    outer, m0 = s.shape[-2], s.shape[-1]
+    n0, m = outer - m0, m0 * r
+    batch = tuple(s.shape[:-2])
+    # The sizes from the shapes: a TF loop's stacked tape may not know them.
+    sensitivity = xp.reshape(tape[0], (*batch, outer, r * m))
+    cot = xp.astype(cotangent, s.dtype) if hasattr(cotangent, "dtype") else cotangent
+    zeros = s[..., 0, :1] * 0.0 + xp.astype(xp.arange(m, device=device_of(s, xp)), s.dtype) * 0.0  # (..., M)
     zero = zeros[..., :1]
-    corner = xp.concat([zeros, zero + cot[..., None]], axis=-1)  # node diagonal P + 1: (M, N) alone
-    first = zero + float(p - 1)  # the index of the last cell diagonal
+    rows = zeros[..., :m0] * 0.0 + xp.astype(xp.arange(m0, device=device_of(s, xp)), s.dtype)  # i0
 
-    def step(carry: tuple[Array, Array, Array, Array], x: Array) -> tuple[tuple[Array, ...], Array]:
-        l2, l3, b_next, q = carry  # node diagonals q + 2 and q + 3; B of cell diagonal q + 1
-        g_q, s_q = x[..., :m], x[..., m:]
-        inside = (row <= q) & (row >= q - float(n - 1))
-        a, b = _coefficients(g_q)
-        a = xp.where(inside, a, zeros)
-        b = xp.where(inside, b, zeros)
-        grad = l2[..., 1:] * s_q
-        u = l2[..., 1:] * a
-        l1 = (
-            xp.concat([zero, u], axis=-1)
-            + xp.concat([u, zero], axis=-1)
-            - xp.concat([l3[..., 1:] * b_next, zero], axis=-1)
-        )
-        return (l1, l2, b, q - 1.0), grad
+    def coefficients(h: Array, q: Array) -> list[Array]:
+        """``A, B`` of unrefined diagonal ``q``, zero off the grid."""
+        inside = xp.astype((rows <= q) & (rows >= q - float(n0 - 1)), s.dtype)
+        return [c * inside for c in _rows(h * scale, taped=False)]
 
-    init = (corner, xp.zeros_like(corner), zeros, first)
-    _, grads = scan(step, init, both, stream=True, xp=xp, reverse=True, unroll=False)
-    assert grads is not None
-    return xp.reshape(grads, (*xs.shape[:-2], p, m))  # a TF loop's stacked output may not know P
+    scale = 1.0 / float(r * r)
+
+    def block(
+        carry: tuple[Array, ...], x: tuple[Array, ...], steps: range
+    ) -> tuple[tuple[Array, ...], Array]:
+        l2, l3, b_next, q = carry  # node diagonals q + 2, q + 3; B of the next refined diagonal; Q
+        now, before, sens = x
+        a_now, b_now = coefficients(now, q)
+        a_before, b_before = coefficients(before, q - 1.0) if r > 1 else (a_now, b_now)
+        own, last = zeros[..., :m0], zeros[..., :m0]  # cotangents of diagonals Q and Q - 1
+        for w in steps:
+            a = _refined(a_now, a_before, w, r, xp=xp)
+            b = _refined(b_now, b_before, w, r, xp=xp)
+            grad = l2[..., 1:] * sens[..., w * m : (w + 1) * m]
+            u = l2[..., 1:] * a
+            padded = xp.concat([zero, u, zero], axis=-1)
+            l1 = padded[..., 1:] + padded[..., :-1] - xp.concat([l3[..., 1:] * b_next, zero], axis=-1)
+            l2, l3, b_next = l1, l2, b
+            if r == 1:
+                own = grad
+                continue
+            cells = xp.reshape(grad, (*grad.shape[:-1], m0, r))
+            own = own + xp.sum(cells[..., : w + 1], axis=-1)
+            if w < r - 1:
+                last = last + xp.sum(cells[..., w + 1 :], axis=-1)
+        out = xp.concat([own, last], axis=-1) if r > 1 else own
+        return (l2, l3, b_next, q - 1.0), out
+
+    corner = xp.concat([zeros, zero + cot[..., None]], axis=-1)  # node diagonal M + N: (M, N) alone
+    q_last = xp.sum(zero) * 0.0 + float(outer - 1)  # a 0-d array on the device
+    carry: tuple[Array, ...] = (corner, xp.zeros_like(corner), zeros, q_last)
+
+    def entry(q: int) -> tuple[Array, ...]:
+        before = s[..., q - 1, :] if q > 0 else s[..., 0, :] * 0.0
+        return s[..., q, :], before, sensitivity[..., q, :]
+
+    # The last iteration's final refined step lies past the corner: the rest of it
+    # runs here, then iterations outer - 2 .. 1 in the loop, then iteration 0.
+    carry, tail = block(carry, entry(outer - 1), range(r - 2, -1, -1))
+    full = range(r - 1, -1, -1)
+
+    def step(carry: tuple[Array, ...], x: tuple[Array, ...]) -> tuple[tuple[Array, ...], Array]:
+        return block(carry, x, full)
+
+    inner = (s[..., 1 : outer - 1, :], s[..., : outer - 2, :], sensitivity[..., 1 : outer - 1, :])
+    carry, ys = scan(step, carry, inner, stream=True, xp=xp, reverse=True, unroll=False)
+    _, head = block(carry, entry(0), full)
+    assert ys is not None
+    return _gathered(head, ys, tail, r, xp=xp) * scale
 
 
-# --------------------------------------------------------------------------- the kernel
+def _gathered(head: Array, ys: Array, tail: Array, r: int, *, xp: Namespace) -> Array:
+    """The cotangents per unrefined diagonal from :func:`solve_vjp`'s iterations (``head``, ``ys``, ``tail``).
 
-
-def sig_kernel(
-    x: Array,
-    y: Array,
-    *,
-    orders: tuple[int, int],
-    static_kernel: Any,
-    normalize: bool,
-    xp: Namespace,
-    scan: Scan,
-    wrap: Callable[..., Callable[[Array], Array]] | None,
-) -> Array:
-    """k(x, y) of paths ``(..., L1, d)`` and ``(..., L2, d)`` (leading axes broadcast).
-
-    ``wrap(forward, taped, vjp)``, where given, declares the hand-written
-    gradient of the PDE solve (the increments -> kernel map); the static kernel
-    and the refinement are differentiated by the framework.
+    With ``r > 1`` an iteration ``Q`` gives ``(own, last)``: unrefined diagonal
+    ``Q`` takes its own share from iteration ``Q`` and the rest from ``Q + 1``.
     """
-    value = _kernel(x, y, orders=orders, static_kernel=static_kernel, xp=xp, scan=scan, wrap=wrap)
-    if not normalize:
-        return value
-    kx = _kernel(
-        x, x, orders=(orders[0], orders[0]), static_kernel=static_kernel, xp=xp, scan=scan, wrap=wrap
-    )
-    ky = _kernel(
-        y, y, orders=(orders[1], orders[1]), static_kernel=static_kernel, xp=xp, scan=scan, wrap=wrap
-    )
-    return value / (kx * ky) ** 0.5
-
-
-def _steps(x: Array, order: int, *, xp: Namespace) -> Array:
-    """The increments ``(..., L - 1, d)`` of the path refined ``2**order`` times (piecewise linear)."""
-    dx = x[..., 1:, :] - x[..., :-1, :]
-    if order == 0:
-        return dx
-    r = 2**order
-    part = dx[..., :, None, :] / float(r)
-    return xp.reshape(xp.concat([part] * r, axis=-2), (*dx.shape[:-2], dx.shape[-2] * r, dx.shape[-1]))
-
-
-def _skewed_grid(x: Array, y: Array, *, orders: tuple[int, int], static_kernel: Any, xp: Namespace) -> Array:
-    """The grid of increments of the refined paths, skewed (:func:`skew`): ``(..., M + N - 1, M)``.
-
-    The grid's shorter side is ``M`` (the scheme is symmetric in the two
-    paths, so the wavefront runs along the shorter one); ``M = 0`` for a
-    constant path. With the linear kernel the refined increments of the
-    paths are multiplied against ``M`` zero increments after ``y``'s, which
-    writes the padding :func:`skew_padded` needs in the same product; another
-    static kernel's grid is refined, then padded.
-    """
-    if static_kernel is None:
-        dx, dy = _steps(x, orders[0], xp=xp), _steps(y, orders[1], xp=xp)
-        if dx.shape[-2] > dy.shape[-2]:
-            dx, dy = dy, dx
-        m = dx.shape[-2]
-        padded = xp.concat([dy, xp.zeros_like(dy[..., :m, :])], axis=-2)  # (..., N + M, d)
-        return skew_padded(xp.matmul(dx, xp.matrix_transpose(padded)), xp=xp)
-    g = refine(increments(static_kernel, x, y, xp=xp), orders, xp=xp)
-    if g.shape[-2] > g.shape[-1]:
-        g = xp.matrix_transpose(g)
-    return skew(g, xp=xp)
-
-
-def _kernel(
-    x: Array,
-    y: Array,
-    *,
-    orders: tuple[int, int],
-    static_kernel: Any,
-    xp: Namespace,
-    scan: Scan,
-    wrap: Callable[..., Callable[[Array], Array]] | None,
-) -> Array:
-    g = _skewed_grid(x, y, orders=orders, static_kernel=static_kernel, xp=xp)
-    if g.shape[-1] == 0:  # a constant path: only the scalar term, 1
-        return xp.sum(g, axis=(-2, -1)) * 0.0 + 1.0
-
-    def forward(z: Array) -> Array:
-        return solve(z, xp=xp, scan=scan)
-
-    if wrap is None:
-        return forward(g)
-
-    def taped(z: Array) -> tuple[Array, list[Array]]:
-        return solve_taped(z, xp=xp, scan=scan)
-
-    def vjp(z: Array, tape: list[Array], cotangent: Array) -> Array:
-        return solve_vjp(z, tape, cotangent, xp=xp, scan=scan)
-
-    return wrap(forward, taped, vjp)(g)
-
-
-# --------------------------------------------------------------------------- Gram matrices, MMD, score
-
-
-def _outer(x: Array, y: Array, nx: int, ny: int) -> tuple[Array, Array]:
-    """``x`` ``(*b1, L1, d)`` as ``(*b1, 1.., L1, d)`` and ``y`` ``(*b2, L2, d)`` as ``(1.., *b2, L2, d)``."""
-    full = (slice(None), slice(None))
-    return x[(..., *([None] * ny), *full)], y[(*([None] * nx), ...)]
-
-
-def _indices(values: list[Any], like: Array, *, xp: Namespace, dtype: Any = None) -> Array:
-    """``values`` as an array (an integer index array by default) on ``like``'s device."""
-    if getattr(xp, "_keras_sig_adapter", False):
-        return xp.asarray(values, dtype=dtype)  # placed by the caller's device context
-    from keras_sig._lib._namespace import device_of
-
-    return xp.asarray(values, dtype=dtype, device=device_of(like, xp))
-
-
-def _pair_indices(n: int, *, strict: bool) -> tuple[list[int], list[int]]:
-    rows, cols = [], []
-    for i in range(n):
-        for j in range(i + 1 if strict else i, n):
-            rows.append(i)
-            cols.append(j)
-    return rows, cols
-
-
-def gram(
-    x: Array,
-    y: Array | None,
-    *,
-    orders: tuple[int, int],
-    static_kernel: Any,
-    normalize: bool,
-    xp: Namespace,
-    scan: Scan,
-    wrap: Any,
-) -> Array:
-    """The Gram matrix ``(*b1, *b2)`` of ``x`` ``(*b1, L1, d)`` against ``y`` (``None``: ``x``, symmetric)."""
-    opts = {"static_kernel": static_kernel, "xp": xp, "scan": scan, "wrap": wrap}
-    b1 = tuple(x.shape[:-2])
-    symmetric = y is None and None not in b1 and orders[0] == orders[1]
-    if y is None and not symmetric:
-        y = x
-    if symmetric:
-        n = 1
-        for s in b1:
-            n *= s
-        flat = xp.reshape(x, (n, *x.shape[-2:]))
-        rows, cols = _pair_indices(n, strict=False)
-        r, c = _indices(rows, flat, xp=xp), _indices(cols, flat, xp=xp)
-        tri = _kernel(xp.take(flat, r, axis=0), xp.take(flat, c, axis=0), orders=orders, **opts)
-        position = {pair: t for t, pair in enumerate(zip(rows, cols, strict=True))}
-        index = [position[(min(i, j), max(i, j))] for i in range(n) for j in range(n)]
-        idx = _indices(index, flat, xp=xp)
-        out = xp.reshape(xp.take(tri, idx, axis=0), (*b1, *b1))
-        if not normalize:
-            return out
-        y = x
-    assert y is not None
-    b2 = tuple(y.shape[:-2])
-    if not symmetric:
-        xo, yo = _outer(x, y, len(b1), len(b2))
-        out = _kernel(xo, yo, orders=orders, **opts)
-        if not normalize:
-            return out
-    kx = _kernel(x, x, orders=(orders[0], orders[0]), **opts)
-    ky = _kernel(y, y, orders=(orders[1], orders[1]), **opts) if not symmetric else kx
-    kxo, kyo = kx[(..., *([None] * len(b2)))], ky[(*([None] * len(b1)), ...)]
-    return out / (kxo * kyo) ** 0.5
-
-
-def _flat(x: Array, *, xp: Namespace) -> tuple[Array, Any]:
-    """``x`` as ``(n, L, d)``, and ``n`` (``None`` when unknown while tracing)."""
-    batch = tuple(x.shape[:-2])
-    if len(batch) == 1:
-        return x, batch[0] if isinstance(batch[0], int) else None
-    n = 1
-    for s in batch:
-        n *= s
-    return xp.reshape(x, (n, *x.shape[-2:])), n
-
-
-def _within(
-    x: Array, *, orders: tuple[int, int], unbiased: bool, opts: dict[str, Any], xp: Namespace
-) -> Array:
-    """The mean of ``k(x_i, x_j)`` over ``i != j`` (``unbiased``) or over all pairs, ``x`` ``(n, L, d)``."""
-    n = x.shape[0]
-    if not isinstance(n, int):  # unknown when tracing: the whole Gram matrix, less its diagonal
-        xo, yo = _outer(x, x, 1, 1)
-        everything = xp.sum(_kernel(xo, yo, orders=orders, **opts))
-        diagonal = _kernel(x, x, orders=orders, **opts)
-        count = xp.sum(xp.ones_like(diagonal))
-        if unbiased:
-            return (everything - xp.sum(diagonal)) / (count * (count - 1.0))
-        return everything / (count * count)
-    rows, cols = _pair_indices(n, strict=True)
-    total = None
-    if rows:
-        r, c = _indices(rows, x, xp=xp), _indices(cols, x, xp=xp)
-        total = 2.0 * xp.sum(_kernel(xp.take(x, r, axis=0), xp.take(x, c, axis=0), orders=orders, **opts))
-    if unbiased:
-        assert total is not None
-        return total / float(n * (n - 1))
-    diag = xp.sum(_kernel(x, x, orders=orders, **opts))
-    return (diag if total is None else total + diag) / float(n * n)
-
-
-def mmd(
-    x: Array,
-    y: Array,
-    *,
-    unbiased: bool,
-    orders: tuple[int, int],
-    static_kernel: Any,
-    xp: Namespace,
-    scan: Scan,
-    wrap: Any,
-) -> Array:
-    """The squared MMD of the samples ``x`` ``(..., L1, d)`` and ``y`` ``(..., L2, d)`` (a 0-d array)."""
-    opts = {"static_kernel": static_kernel, "xp": xp, "scan": scan, "wrap": wrap}
-    xf, _ = _flat(x, xp=xp)
-    yf, _ = _flat(y, xp=xp)
-    kxx = _within(xf, orders=(orders[0], orders[0]), unbiased=unbiased, opts=opts, xp=xp)
-    kyy = _within(yf, orders=(orders[1], orders[1]), unbiased=unbiased, opts=opts, xp=xp)
-    xo, yo = _outer(xf, yf, 1, 1)
-    cross = _kernel(xo, yo, orders=orders, **opts)
-    kxy = xp.sum(cross) / xp.sum(xp.ones_like(cross))
-    return kxx + kyy - 2.0 * kxy
-
-
-def score(
-    x: Array,
-    y: Array,
-    *,
-    lam: float,
-    orders: tuple[int, int],
-    static_kernel: Any,
-    xp: Namespace,
-    scan: Scan,
-    wrap: Any,
-) -> Array:
-    """``lam * mean_{i != j} k(x_i, x_j) - 2 mean_i k(x_i, y)``, one per path of ``y`` ``(*b, L2, d)``."""
-    opts = {"static_kernel": static_kernel, "xp": xp, "scan": scan, "wrap": wrap}
-    xf, _ = _flat(x, xp=xp)
-    kxx = _within(xf, orders=(orders[0], orders[0]), unbiased=True, opts=opts, xp=xp)
-    b2 = tuple(y.shape[:-2])
-    xo, yo = _outer(xf, y, 1, len(b2))
-    cross = _kernel(xo, yo, orders=orders, **opts)
-    kxy = xp.sum(cross, axis=0) / xp.sum(xp.ones_like(cross), axis=0)
-    return lam * kxx - 2.0 * kxy
+    width = head.shape[-1]
+    ys = xp.reshape(ys, (*head.shape[:-1], -1, width))  # a TF loop's stack may not know its length
+    ys = xp.concat([head[..., None, :], ys, tail[..., None, :]], axis=-2)  # (..., M0 + N0, width)
+    if r == 1:
+        return ys
+    m0 = width // 2
+    shifted = xp.concat([ys[..., 1:, m0:], xp.zeros_like(ys[..., :1, m0:])], axis=-2)
+    return ys[..., :m0] + shifted

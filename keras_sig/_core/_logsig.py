@@ -10,8 +10,9 @@ reach the result.
 Coordinates (see :mod:`keras_sig._core._words`): ``"expand"`` is the flattened
 tensor itself; ``"words"`` the coefficients of the Lyndon words in it;
 ``"brackets"`` the coordinates in the Lyndon bracket basis. Changes between them
-are :class:`~keras_sig._core._words.BlockMap` objects applied by
-:func:`apply_block_map`: a few gathers (``take``) and matrix products.
+are :class:`~keras_sig._core._blockmaps.BlockMap` objects (built in
+:mod:`keras_sig._core._blockmaps`) applied by :func:`apply_block_map`: a few
+gathers (``take``) and matrix products.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from keras_sig._core import _words
+from keras_sig._core import _blockmaps, _words
 from keras_sig._core._algebra import concat_levels, outer, split_levels, with_scalar_term, without_scalar_term
 from keras_sig._lib._typing import Array, Namespace
 
@@ -141,7 +142,7 @@ class Constants:
         """``data`` as an array of the namespace's indexing dtype."""
         return self._make(data, None)
 
-    def matrix(self, data: _words.Matrix, dtype: Any) -> Array:
+    def matrix(self, data: _blockmaps.Matrix, dtype: Any) -> Array:
         """The integer matrix ``data`` as a ``dtype`` array."""
         return self._make(data, dtype)
 
@@ -167,8 +168,8 @@ class Constants:
         return array
 
 
-def apply_block_map(x: Array, table: _words.BlockMap, *, xp: Namespace, consts: Constants) -> Array:
-    """``table`` applied to the last axis of ``x`` (see :class:`~keras_sig._core._words.BlockMap`).
+def apply_block_map(x: Array, table: _blockmaps.BlockMap, *, xp: Namespace, consts: Constants) -> Array:
+    """``table`` applied to the last axis of ``x`` (see :class:`~keras_sig._core._blockmaps.BlockMap`).
 
     The index and matrix constants come from ``consts``; matrices in ``x``'s dtype.
     """
@@ -201,8 +202,10 @@ def from_coordinates(
     if mode == "expand":
         return coords
     if mode == "words":
-        coords = apply_block_map(coords, _words.words_to_brackets_map(channels, depth), xp=xp, consts=consts)
-    return apply_block_map(coords, _words.lift_map(channels, depth), xp=xp, consts=consts)
+        coords = apply_block_map(
+            coords, _blockmaps.words_to_brackets_map(channels, depth), xp=xp, consts=consts
+        )
+    return apply_block_map(coords, _blockmaps.lift_map(channels, depth), xp=xp, consts=consts)
 
 
 def logsignature_from_signature(
@@ -214,7 +217,7 @@ def logsignature_from_signature(
     words = log_at_lyndon_words(sig, channels, depth, xp=xp, consts=consts)
     if mode == "words":
         return words
-    return apply_block_map(words, _words.words_to_brackets_map(channels, depth), xp=xp, consts=consts)
+    return apply_block_map(words, _blockmaps.words_to_brackets_map(channels, depth), xp=xp, consts=consts)
 
 
 def signature_from_logsignature(

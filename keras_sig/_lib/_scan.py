@@ -21,10 +21,13 @@ class Scan(Protocol):
 
     - ``step(carry, x_t) -> (carry, y_t)`` runs over axis -2 of ``xs``;
       ``carry`` is a nested structure of arrays whose shapes do not change.
+    - ``xs`` may be a tuple of arrays of one length along axis -2; ``x_t`` is
+      then the tuple of their entries.
     - With ``stream`` the ``y_t`` come back stacked along axis -2 (in the
       entries' order, also with ``reverse``); otherwise ``ys`` is ``None``.
     - ``reverse`` runs from the last entry to the first.
     - ``unroll=False`` asks for one step per iteration (JAX unrolls otherwise).
+    - The ``y_t`` have the dtype of the carry's first array.
     """
 
     def __call__(
@@ -58,11 +61,11 @@ def python_scan(
     keep the entries' order). ``unroll`` is ignored (JAX's option).
     """
     del unroll  # a Python loop has nothing to unroll
-    length = xs.shape[-2]
+    length = (xs[0] if isinstance(xs, tuple) else xs).shape[-2]
     carry = init
     ys = None
     for t in reversed(range(length)) if reverse else range(length):
-        carry, y = step(carry, xs[..., t, :])
+        carry, y = step(carry, _entry(xs, t))
         if stream:
             if ys is None:  # written in place: a list and its stacked copy would hold the output twice
                 ys = xp.empty((*y.shape[:-1], length, y.shape[-1]), dtype=y.dtype, device=device_of(y, xp))
@@ -71,9 +74,17 @@ def python_scan(
         return carry, None
     if ys is None:
         # No step ran: learn the output's trailing size from one step on a zero increment.
-        _, probe = step(init, xp.zeros_like(xp.sum(xs, axis=-2)))
+        zero = tuple(xp.zeros_like(xp.sum(a, axis=-2)) for a in xs) if isinstance(xs, tuple) else None
+        _, probe = step(init, zero if zero is not None else xp.zeros_like(xp.sum(xs, axis=-2)))
         return carry, probe[..., None, :][..., :0, :]
     return carry, ys
+
+
+def _entry(xs: Any, t: int) -> Any:
+    """Entry ``t`` along axis -2 of ``xs`` (an array or a tuple of arrays)."""
+    if isinstance(xs, tuple):
+        return tuple(a[..., t, :] for a in xs)
+    return xs[..., t, :]
 
 
 # Steps per iteration of the compiled JAX loop: amortises the loop's per-iteration
@@ -105,8 +116,10 @@ def jax_scan(
         return carry, (y if stream else None)
 
     # JAX cannot unroll a scan whose length is symbolic (``jax.export``).
-    steps = _JAX_UNROLL if unroll and static_dim(xs.shape[-2]) is not None else 1
-    carry, ys = jax.lax.scan(body, init, xp.moveaxis(xs, -2, 0), unroll=steps, reverse=reverse)
+    first = xs[0] if isinstance(xs, tuple) else xs
+    steps = _JAX_UNROLL if unroll and static_dim(first.shape[-2]) is not None else 1
+    major = jax.tree_util.tree_map(lambda a: xp.moveaxis(a, -2, 0), xs)
+    carry, ys = jax.lax.scan(body, init, major, unroll=steps, reverse=reverse)
     if not stream:
         return carry, None
     return carry, xp.moveaxis(ys, 0, -2)
@@ -122,7 +135,7 @@ def tf_scan(
     reverse: bool = False,
     unroll: bool = True,
 ) -> tuple[Any, Array | None]:
-    """Run ``step`` over axis -2 of ``xs`` with one ``tf.while_loop``.
+    """Run ``step`` over axis -2 of ``xs`` (an array or a tuple of arrays) with one ``tf.while_loop``.
 
     With ``reverse`` the steps run from the last entry to the first (the
     outputs keep the entries' order); ``unroll`` is ignored (JAX's option).
@@ -136,28 +149,37 @@ def tf_scan(
     import tensorflow as tf
 
     del unroll  # JAX's option; a tf.while_loop runs one step per iteration
-    length = xs.shape[-2]
+    leaves = list(xs) if isinstance(xs, tuple) else [xs]
+    length = leaves[0].shape[-2]
     if length == 0:
         # Nothing to loop over; the Python loop learns the stream's shape from a probe.
         return python_scan(step, init, xs, stream=stream, xp=xp)
     if reverse and length is None:
         msg = "a reversed TensorFlow scan needs a known length"
         raise ValueError(msg)
-    rank = xs.shape.rank
-    time_major = tf.transpose(xs, perm=[rank - 2, *range(rank - 2), rank - 1])
-    n = tf.shape(time_major)[0]
-    if length is None:
-        # A zero row at the end keeps the body's read in bounds when the
-        # run-time length is 0 (XLA compiles the body even if it never runs).
-        pad = tf.zeros_like(tf.reduce_sum(time_major[:1], axis=0, keepdims=True))
-        time_major = tf.concat([time_major, pad], axis=0)
-    inputs = tf.TensorArray(xs.dtype, size=tf.shape(time_major)[0], clear_after_read=False)
-    inputs = inputs.unstack(time_major)
-    outputs = tf.TensorArray(xs.dtype, size=n + 1 if length is None else n) if stream else None
+    arrays = []
+    for leaf in leaves:
+        rank = leaf.shape.rank
+        time_major = tf.transpose(leaf, perm=[rank - 2, *range(rank - 2), rank - 1])
+        if length is None:
+            # A zero row at the end keeps the body's read in bounds when the
+            # run-time length is 0 (XLA compiles the body even if it never runs).
+            pad = tf.zeros_like(tf.reduce_sum(time_major[:1], axis=0, keepdims=True))
+            time_major = tf.concat([time_major, pad], axis=0)
+        entries = tf.TensorArray(leaf.dtype, size=tf.shape(time_major)[0], clear_after_read=False)
+        arrays.append(entries.unstack(time_major))
+    n = tf.shape(leaves[0])[leaves[0].shape.rank - 2]  # the run-time length (before any padding)
+
+    def read(index: tf.Tensor) -> Any:
+        got = [entries.read(index) for entries in arrays]
+        return tuple(got) if isinstance(xs, tuple) else got[0]
+
+    kind = tf.nest.flatten(init)[0].dtype  # the y_t's dtype: the carry's (xs may hold indices)
+    outputs = tf.TensorArray(kind, size=n + 1 if length is None else n) if stream else None
 
     def body(t: tf.Tensor, carry: Any, out: Any) -> tuple[tf.Tensor, Any, Any]:
         index = n - 1 - t if reverse else t
-        carry, y = step(carry, inputs.read(index))
+        carry, y = step(carry, read(index))
         if stream:
             out = out.write(index, y)
         return t + 1, carry, out
@@ -174,7 +196,7 @@ def tf_scan(
         # An empty TensorArray with a partly unknown element shape cannot be
         # stacked: one extra entry, from a step on the zero row, fixes the
         # shape at run time and is dropped again.
-        _, probe = step(carry, inputs.read(n))
+        _, probe = step(carry, read(n))
         ys = outputs.write(n, probe).stack()[:n]
     else:
         ys = outputs.stack()

@@ -109,6 +109,11 @@ class TensorFlowNamespace:
         with tf.device(device) if device else contextlib.nullcontext():
             return tf.convert_to_tensor(obj, dtype=dtype)
 
+    def arange(self, stop: int, /, *, dtype: tf.DType | None = None, device: Any = None) -> tf.Tensor:
+        """``0, 1, ..., stop - 1`` (int32 unless ``dtype`` says otherwise) on ``device``."""
+        with tf.device(device) if device else contextlib.nullcontext():
+            return tf.range(stop, dtype=dtype or tf.int32)
+
     def astype(self, x: Array, dtype: tf.DType, /) -> tf.Tensor:
         """``x`` cast to ``dtype``."""
         return tf.cast(x, dtype)
