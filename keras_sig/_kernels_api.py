@@ -112,11 +112,12 @@ def _call(
     """``fn(*arrays, **static)`` with the namespace's scan and gradient, jitted on JAX.
 
     ``windows``: on JAX, form the linear kernel's increments diagonal by
-    diagonal from windows of the paths. XLA fuses them into one pass where a
-    skewed grid costs it several copies, but their gradient is slower than
-    the grid's. So the functions mostly evaluated (``sig_kernel``,
-    ``sig_kernel_gram``) take windows and the losses (``sig_mmd``,
-    ``sig_score``) the grid; ``python -m benchmarks --kernels`` measures both.
+    diagonal from windows of the paths. For a Gram matrix XLA fuses them into
+    one pass where a skewed grid costs it several copies; paired paths (an
+    elementwise product, not a matrix product) and gradients are faster
+    from the grid. So ``sig_kernel_gram`` takes windows, and ``sig_kernel``
+    and the losses (``sig_mmd``, ``sig_score``) the grid;
+    ``python -m benchmarks --kernels`` measures them.
     """
     static.update(xp=xp, scan=scan_for(xp), wrap=kernel_gradient_for(xp))
     if is_jax_namespace(xp):
@@ -184,7 +185,7 @@ def sig_kernel(
     normalize = check_bool("normalize", normalize)
     a, b, ns = _paths(x, y, ("x", "y"), xp)
     static = {"orders": orders, "static_kernel": kernel, "normalize": normalize}
-    return _call(_core.sig_kernel, ns, (a, b), windows=True, **static)
+    return _call(_core.sig_kernel, ns, (a, b), windows=False, **static)
 
 
 def sig_kernel_gram(
