@@ -9,6 +9,13 @@ from typing import Any, NamedTuple
 from benchmarks import _impls
 
 Rec = dict[str, Any]
+# A ratio of a zero, negative or non-finite time (or peak) is a broken measurement: it gets no
+# PASS or MISS, and ``python -m benchmarks`` exits non-zero.
+ERROR = "ERROR"
+_FWS = ("numpy", "jax", "torch")
+_J, _P = "ours-jax-auto", "ours-torch-auto"  # in the memory targets
+_FORWARDS = ("forward-eager", "forward-compiled")  # the Keras group's SigLayer calls
+_STATUS = {"skipped": "skip", "failed": "FAIL", "timeout": "timeout"}
 
 
 class Target(NamedTuple):
@@ -17,13 +24,10 @@ class Target(NamedTuple):
     title: str
     ours: Any
     versus: Any
-    limit: float | None
+    limit: Any  # float; None where the code says (the dyadic one: its depth + 1)
 
 
 T = Target
-_MEM = ("ours-jax-auto", "ours-torch-auto")
-_FWS = ("numpy", "jax", "torch")
-_NAMES = (("jax", "JAX"), ("numpy", "NumPy"), ("torch", "PyTorch"))
 TARGETS: dict[str, tuple[Target, ...]] = {
     # per case: ours (framework, kind) at its fastest method / a peer (impl key), same kind
     "signature": (
@@ -37,7 +41,9 @@ TARGETS: dict[str, tuple[Target, ...]] = {
     ),
     # per case, backward = gradient - forward medians: ours-<framework>-auto / its forward or a peer's
     "backward": (
-        *(T(f"{fw} backward / forward", fw, "forward", 3.0) for fw in ("jax", "torch", "tensorflow")),
+        T("jax backward / forward", "jax", "forward", 3.0),
+        T("torch backward / forward", "torch", "forward", 3.0),
+        T("tensorflow backward / forward", "tensorflow", "forward", 3.0),
         T("torch backward / signatory backward", "torch", "signatory", 1.0),
     ),
     # per backend (and length, for "train"): ours / the best keras-sig 1.0.2 variant; task, measure
@@ -49,14 +55,10 @@ TARGETS: dict[str, tuple[Target, ...]] = {
     ),
     # (impl, what): a gradient's peak at the "long"/"short" length, or a forward's peak/budget/time
     "memory": (
-        *(
-            t
-            for i in _MEM
-            for t in (
-                T(f"{i} gradient peak L={{long}} / L={{short}}", (i, "long"), (i, "short"), 1.5),
-                T(f"{i} gradient peak L={{long}} / signax's", (i, "long"), ("signax", "long"), 0.5),
-            )
-        ),
+        T(f"{_J} gradient peak L={{long}} / L={{short}}", (_J, "long"), (_J, "short"), 1.5),
+        T(f"{_J} gradient peak L={{long}} / signax's", (_J, "long"), ("signax", "long"), 0.5),
+        T(f"{_P} gradient peak L={{long}} / L={{short}}", (_P, "long"), (_P, "short"), 1.5),
+        T(f"{_P} gradient peak L={{long}} / signax's", (_P, "long"), ("signax", "long"), 0.5),
         *(
             T(f"{i} forward L={{long}} peak / memory_budget", (i, "peak"), (i, "budget"), 1.2)
             for i in ("ours-numpy-chunked", "ours-jax-chunked")
@@ -77,7 +79,7 @@ TARGETS: dict[str, tuple[Target, ...]] = {
         T("JAX words / signax logsignature", ("jax", "logsignature", "words"), "signax", 0.5),
         *(
             T(f"{name} {mode} / {name} signature", (fw, "logsignature", mode), (fw, "signature", None), 1.5)
-            for fw, name in _NAMES
+            for fw, name in (("jax", "JAX"), ("numpy", "NumPy"), ("torch", "PyTorch"))
             for mode in ("brackets", "words")
         ),
     ),
@@ -88,14 +90,15 @@ TARGETS: dict[str, tuple[Target, ...]] = {
     ),
     # Gram matrices, ours (framework) / pySigLib with n_jobs=1; the MMD gradient / its forward
     "kernels": (
-        *(T("gram", fw, "pysiglib", limit) for fw, limit in (("jax", 1.0), ("torch", 2.0), ("numpy", 3.0))),
+        T("gram", "jax", "pysiglib", 1.0),
+        T("gram", "torch", "pysiglib", 2.0),
+        T("gram", "numpy", "pysiglib", 3.0),
         T("mmd", "gradient", "forward", 3.0),
     ),
 }
 
 
-def _limit(group: str, title: str) -> float:
-    return next(t.limit for t in TARGETS[group] if t.title == title)
+_LIMIT = {t.title: t.limit for group in ("methods", "kernels") for t in TARGETS[group]}
 
 
 def records(bench: dict[str, Any] | None, outcomes: Iterable[Rec]) -> list[Rec]:
@@ -112,12 +115,19 @@ def records(bench: dict[str, Any] | None, outcomes: Iterable[Rec]) -> list[Rec]:
         rec.update(b.get("extra_info") or {})
         stats = b.get("stats") or {}
         if "median" in stats:
-            rec["median_s"] = stats["median"]
-            rec["rounds"] = stats.get("rounds")
+            rec |= {"median_s": stats["median"], "rounds": stats.get("rounds")}
     for rec in by_id.values():
         if rec.get("status") == "skipped" and str(rec.get("reason", "")).startswith("timeout"):
             rec["status"] = "timeout"
     return list(by_id.values())
+
+
+def _where(recs: Iterable[Rec], **match: Any) -> list[Rec]:
+    return [r for r in recs if all(r.get(k) == v for k, v in match.items())]
+
+
+def _find(recs: Iterable[Rec], **match: Any) -> Rec | None:
+    return next(iter(_where(recs, **match)), None)
 
 
 def _value(rec: Rec | None, key: str = "median_s") -> Any:
@@ -125,27 +135,14 @@ def _value(rec: Rec | None, key: str = "median_s") -> Any:
     return None if rec is None or rec.get("status") != "passed" else rec.get(key)
 
 
-def _find(recs: list[Rec], **match: Any) -> Rec | None:
-    return next((r for r in recs if all(r.get(k) == v for k, v in match.items())), None)
-
-
 def _best(recs: list[Rec], key: str = "median_s", **match: Any) -> Rec | None:
     """The matching passed record with the smallest ``key``."""
-    rows = [r for r in recs if all(r.get(k) == v for k, v in match.items()) and _value(r, key) is not None]
+    rows = [r for r in _where(recs, **match) if _value(r, key) is not None]
     return min(rows, key=lambda r: _value(r, key), default=None)
 
 
-def _least(values: Iterable[float | None]) -> float | None:
+def _least(values: Iterable[Any]) -> Any:
     return min((v for v in values if v is not None), default=None)
-
-
-def _of(recs: list[Rec], key: str, value: str) -> list[Rec]:
-    return [r for r in recs if r.get(key) == value]
-
-
-# A ratio of a zero, negative or non-finite time (or peak) is a broken measurement: it gets no
-# PASS or MISS, and ``python -m benchmarks`` exits non-zero.
-ERROR = "ERROR"
 
 
 class BadMeasurementError(ValueError):
@@ -177,17 +174,11 @@ def _judged(num: float | None, den: float | None, limit: float) -> tuple[float |
     return ratio, _verdict(ratio, limit)
 
 
-def _add(found: list[Rec], num: float | None, den: float | None, **fields: Any) -> tuple[Any, str]:
+def _add(found: list[Rec], num: Any, den: Any, **fields: Any) -> tuple[float | None, str]:
     """Judge ``num / den`` against ``fields["limit"]``; append ``fields`` + ratio and result."""
     ratio, result = _judged(num, den, fields["limit"])
     found.append({**fields, "ratio": ratio, "result": result})
     return ratio, result
-
-
-def _shown(num: float | None, den: float | None) -> str:
-    """``num / den`` as a table cell (no verdict): "-" if absent, ERROR if broken."""
-    ratio, result = _judged(num, den, math.inf)
-    return ERROR if result == ERROR else "-" if ratio is None else _ratio(ratio)
 
 
 def errors(summary: dict[str, Any]) -> list[Rec]:
@@ -200,189 +191,174 @@ def _num(v: float) -> str:
     return f"{v:.0f}" if v >= 100 else f"{v:.1f}" if v >= 10 else f"{v:.2f}" if v >= 1 else f"{v:.3f}"
 
 
-def _cell(rec: Rec | None) -> str:
-    if rec is None:
-        return "-"
-    if (value := _value(rec)) is not None:
-        return _num(value * 1e3)
-    return {"skipped": "skip", "failed": "FAIL", "timeout": "timeout"}.get(rec.get("status", ""), "n/a")
-
-
 def _ms(v: float | None) -> str:
     return "n/a" if v is None else _num(v * 1e3)
 
 
-def _ratio(v: float | None) -> str:
-    return "n/a" if v is None else f"{v:.2f}x"
+def _ratio(v: float | None, result: str = "") -> str:
+    """A ratio's cell: ERROR when its verdict is, "n/a" when there is none."""
+    return ERROR if result == ERROR else "n/a" if v is None else f"{v:.2f}x"
 
 
-def _rv(ratio: float | None, result: str) -> str:
-    """A judged ratio's cell: ERROR when its verdict is."""
-    return ERROR if result == ERROR else _ratio(ratio)
+def _shown(num: float | None, den: float | None) -> str:
+    """``num / den`` as a table cell (no verdict): "-" if absent, ERROR if broken."""
+    ratio, result = _judged(num, den, math.inf)
+    return "-" if ratio is None and result != ERROR else _ratio(ratio, result)
 
 
 def _vs_peer(ratio: float | None, result: str, judged: bool = True) -> list[str]:
     """The ratio and verdict cells against a peer: "-" for what is missing or not judged."""
-    if result == ERROR or ratio is None:
-        return [result, result] if result == ERROR else ["-", "-"]
-    return [_ratio(ratio), result if judged else "-"]
+    if ratio is None and result != ERROR:
+        return ["-", "-"]
+    return [_ratio(ratio, result), result if judged or result == ERROR else "-"]
 
 
-def _block(title: str, header: list[str], rows: list[list[str]], align_left: int = 1) -> list[str]:
-    """A titled table (the first ``align_left`` columns flush left, the rest right) and a blank line."""
+def _cell(rec: Rec | None) -> str:
+    """A record's median in ms, else what became of it ("-": no record)."""
+    if (value := _value(rec)) is not None:
+        return _num(value * 1e3)
+    return "-" if rec is None else _STATUS.get(rec.get("status", ""), "n/a")
+
+
+def _table(title: str, header: list[str], rows: list[list[Any]], left: int = 1) -> list[str]:
+    """A titled table (the first ``left`` columns flush left, the rest right) and a blank line."""
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    just = [str.ljust] * align_left + [str.rjust] * (len(header) - align_left)
-
-    def fmt(row: list[str]) -> str:
-        return "  ".join(j(str(c), w) for j, c, w in zip(just, row, widths, strict=True)).rstrip()
-
-    return [title, "\n".join([fmt(header), "  ".join("-" * w for w in widths), *map(fmt, rows)]), ""]
+    just = [str.ljust] * left + [str.rjust] * (len(header) - left)
+    lines = [header, ["-" * w for w in widths], *rows]
+    cells = ("  ".join(j(str(c), w) for j, c, w in zip(just, r, widths, strict=True)) for r in lines)
+    return [title, "\n".join(line.rstrip() for line in cells), ""]
 
 
-# The columns of the target tables: a header and the cell it shows of a target row.
+# The columns of the target tables: a header and the cell it shows of a target row (else its field).
 COLUMNS: dict[str, Callable[[Rec], str]] = {
-    "case": lambda r: r["case"],
-    "backend": lambda r: r["backend"],
     "target": lambda r: r["title"],
     "limit": lambda r: f"<= {r['limit']:g}x",
     "ours ms": lambda r: _ms(r["ours_s"]) + (f" [{r['ours_method']}]" if r.get("ours_method") else ""),
     "peer ms": lambda r: _ms(r["peer_s"]),
     "vs ms": lambda r: _ms(r["vs_s"]),
-    "ratio": lambda r: _rv(r["ratio"], r["result"]),
-    "auto ratio": lambda r: _rv(r["ratio_auto"], r["result_auto"]),
+    "ratio": lambda r: _ratio(r["ratio"], r["result"]),
+    "auto ratio": lambda r: _ratio(r["ratio_auto"], r["result_auto"]),
     "1.0.2 best": lambda r: r["legacy_best"] or "n/a",
     "measured": lambda r: _ratio(r["ratio"]),
-    "result": lambda r: r["result"],
 }
-_PLAIN = COLUMNS["measured"]  # the ratio, "n/a" (not ERROR) when it could not be taken
 
 
-def _targets_block(title: str, found: list[Rec], headers: str, left: int = 2, **cells: Any) -> list[str]:
+def _targets(title: str, found: list[Rec], headers: str, left: int = 2, **cells: Any) -> list[str]:
     """Target rows ``found`` in the COLUMNS named by ``headers`` ("|"-separated), or ``cells``' own."""
     names = headers.split("|")
-    columns = [cells.get(h.replace(" ", "_"), COLUMNS.get(h)) for h in names]
-    return _block(title, names, [[f(r) for f in columns] for r in found], left) if found else []
+    columns = [cells.get(h.replace(" ", "_"), COLUMNS.get(h, lambda r, h=h: r[h])) for h in names]
+    return _table(title, names, [[f(r) for f in columns] for r in found], left) if found else []
 
 
-def _versus(
-    found: list[Rec], recs: list[Rec], title: str, table: str, key: str, heads: dict[str, str], **how: Any
-) -> list[str]:
+def _versus(found: list[Rec], recs: list[Rec], title: str, key: str, heads: dict, **how: Any) -> list[str]:
     """Per framework, the records whose ``key`` is each of ``heads`` and their judged ratio (``flip``ped)."""
     rows = []
     for fw in how.get("frameworks", _FWS):
         pair = [_find(recs, framework=fw, **{key: v}) for v in heads]
         if any(pair):
             num, den = (_value(r) for r in (pair[::-1] if how.get("flip") else pair))
-            ratio, result = _add(found, num, den, table=table, framework=fw, limit=how["limit"])
-            rows.append([fw, *map(_cell, pair), _rv(ratio, result), result])
-    return _block(title, ["framework", *heads.values(), "ratio", "result"], rows)
+            ratio, result = _add(found, num, den, table=how["table"], framework=fw, limit=how["limit"])
+            rows.append([fw, *map(_cell, pair), _ratio(ratio, result), result])
+    return _table(title, ["framework", *heads.values(), "ratio", "result"], rows)
 
 
 def signature_section(recs: list[Rec], cases: list[Any]) -> tuple[str, list[Rec]]:
-    sig = _of(recs, "group", "signature")
-    if not sig:
+    """Per case, each implementation's medians and ratios to the fastest peer; the targets."""
+    if not (sig := _where(recs, group="signature")):
         return "", []
     index = {(r.get("case"), r.get("impl"), r.get("kind")): r for r in sig}
-    peers = [i for i in _impls.ALL if i.family != "ours"]
-    out = []
+    peers = [i.key for i in _impls.ALL if i.family != "ours"]  # keras-sig 1.0.2 included
+    out, header = [], ["implementation", "forward", "gradient", "fwd / fastest", "grad / fastest"]
     for case in (c for c in cases if _find(sig, case=c.name)):
-        # The fastest peer (any other library, keras-sig 1.0.2 included) per kind.
-        fastest = [_least(_value(index.get((case.name, i.key, k))) for i in peers) for k in _impls.KINDS]
+        fastest = [_least(_value(index.get((case.name, i, k))) for i in peers) for k in _impls.KINDS]
         rows = []
         for impl in _impls.ALL:
             pair = [index.get((case.name, impl.key, kind)) for kind in _impls.KINDS]
-            if not any(pair):
-                continue
             cells = [*map(_cell, pair), *(_shown(_value(r), f) for r, f in zip(pair, fastest, strict=True))]
             if "gradient" not in impl.kinds:
                 cells[1] = cells[3] = "-"
-            rows.append([impl.label, *cells])
+            rows += [[impl.label, *cells]] if any(pair) else []
         title = f"Signature, {case.describe()}: median ms, and ratio to the fastest peer library"
-        header = ["implementation", "forward", "gradient", "fwd / fastest", "grad / fastest"]
-        out += _block(title, header, rows)
+        out += _table(title, header, rows)
     ratios = signature_ratios(sig, [c.name for c in cases])
     title = "Targets (ours at its best method / peer; 'auto' = ours with method='auto')"
-    out += _targets_block(title, ratios, "case|target|limit|ours ms|peer ms|ratio|auto ratio|result")
+    out += _targets(title, ratios, "case|target|limit|ours ms|peer ms|ratio|auto ratio|result")
     title = "Backward targets (backward = gradient - forward medians, method='auto')"
     backward = backward_ratios(sig, [c.name for c in cases])
-    out += _targets_block(title, backward, "case|target|limit|ours ms|vs ms|ratio|result")
+    out += _targets(title, backward, "case|target|limit|ours ms|vs ms|ratio|result")
     return "\n".join(out), ratios
 
 
 def signature_ratios(sig: list[Rec], case_names: list[str]) -> list[Rec]:
+    """Per case, ours at its fastest method (and with method='auto') / a peer library."""
     found = []
-    for case in case_names:
-        for t in TARGETS["signature"]:
-            ours = {"case": case, "family": "ours", "framework": t.ours[0], "kind": t.ours[1]}
-            best, auto = _best(sig, **ours), _best(sig, **ours, method="auto")
-            peer_s, best_s = _value(_find(sig, case=case, impl=t.versus, kind=t.ours[1])), _value(best)
-            if best_s is None and peer_s is None:
-                continue  # neither side ran (filtered out, skipped): no row
-            ratio, result = _judged(best_s, peer_s, t.limit)
-            ratio_auto, result_auto = _judged(_value(auto), peer_s, t.limit)
-            row = {"case": case, "title": t.title, "limit": t.limit, "ours_s": best_s}
-            row |= {"ours_method": best.get("method") if best else None, "peer": t.versus, "peer_s": peer_s}
-            row |= {"ratio": ratio, "ratio_auto": ratio_auto, "result_auto": result_auto}
-            found.append(row | {"result": ERROR if ERROR in (result, result_auto) else result})
+    for case, t in ((case, t) for case in case_names for t in TARGETS["signature"]):
+        ours = {"case": case, "family": "ours", "framework": t.ours[0], "kind": t.ours[1]}
+        best, auto = _best(sig, **ours), _best(sig, **ours, method="auto")
+        peer_s, best_s = _value(_find(sig, case=case, impl=t.versus, kind=t.ours[1])), _value(best)
+        if best_s is None and peer_s is None:
+            continue  # neither side ran (filtered out, skipped): no row
+        ratio, result = _judged(best_s, peer_s, t.limit)
+        ratio_auto, result_auto = _judged(_value(auto), peer_s, t.limit)
+        row = {"case": case, "title": t.title, "limit": t.limit, "ours_s": best_s}
+        row |= {"ours_method": best.get("method") if best else None, "peer": t.versus, "peer_s": peer_s}
+        row |= {"ratio": ratio, "ratio_auto": ratio_auto, "result_auto": result_auto}
+        found.append(row | {"result": ERROR if ERROR in (result, result_auto) else result})
     return found
-
-
-def _backward(sig: list[Rec], case: str, impl: str) -> tuple[float | None, float | None]:
-    """(backward, forward) seconds of ``impl``: the gradient's median minus the forward's."""
-    fwd, grad = (_value(_find(sig, case=case, impl=impl, kind=k)) for k in _impls.KINDS)
-    return (grad - fwd if grad is not None and fwd is not None else None), fwd
 
 
 def backward_ratios(sig: list[Rec], case_names: list[str]) -> list[Rec]:
     """Issue 5's speed targets: backward <= 3x forward (same backend); torch backward <= signatory's."""
+
+    def backward(case: str, impl: str) -> tuple[Any, Any]:  # gradient - forward medians, forward
+        fwd, grad = (_value(_find(sig, case=case, impl=impl, kind=k)) for k in _impls.KINDS)
+        return (grad - fwd if grad is not None and fwd is not None else None), fwd
+
     found: list[Rec] = []
-    for case in case_names:
-        for t in TARGETS["backward"]:
-            bwd, fwd = _backward(sig, case, f"ours-{t.ours}-auto")
-            vs = fwd if t.versus == "forward" else _backward(sig, case, t.versus)[0]
-            if bwd is not None and vs is not None:
-                _add(found, bwd, vs, case=case, title=t.title, limit=t.limit, ours_s=bwd, vs_s=vs)
+    for case, t in ((case, t) for case in case_names for t in TARGETS["backward"]):
+        bwd, fwd = backward(case, f"ours-{t.ours}-auto")
+        vs = fwd if t.versus == "forward" else backward(case, t.versus)[0]
+        if bwd is not None and vs is not None:
+            _add(found, bwd, vs, case=case, title=t.title, limit=t.limit, ours_s=bwd, vs_s=vs)
     return found
 
 
 def keras_section(recs: list[Rec], lengths: tuple[int, ...]) -> tuple[str, list[Rec]]:
-    ker = _of(recs, "group", "keras")
+    """Per backend, each layer's medians (first epoch: one run, s); ours / keras-sig 1.0.2's best."""
+    ker = _where(recs, group="keras")
     out: list[str] = []
     ratios: list[Rec] = []
     header = ["layer", *(f"L={n} {what}" for n in lengths for what in ("1st epoch s", "step ms"))]
     targets = [(t, n) for t in TARGETS["keras"] for n in (lengths if t.ours == "train" else (None,))]
     for backend in (b for b in ("jax", "tensorflow", "torch") if _find(ker, backend=b)):
-        mine = _of(ker, "backend", backend)
-        rows = []
+        mine, rows = _where(ker, backend=backend), []
         for label in dict.fromkeys(r["label"] for r in mine):
-            row = [label]
+            cells = [label]
             for rec in (_find(mine, label=label, task="train", length=n) for n in lengths):
                 first = _value(rec, "first_epoch_s")
-                row += [_num(first) if first is not None else _cell(rec), _cell(rec)]
-            rows.append(
-                row + [_cell(_find(mine, label=label, task=t)) for t in ("forward-eager", "forward-compiled")]
-            )
+                cells += [_num(first) if first is not None else _cell(rec), _cell(rec)]
+            rows.append(cells + [_cell(_find(mine, label=label, task=t)) for t in _FORWARDS])
         title = f"Keras layer, backend {backend}: median ms (first epoch: one run, s)"
-        out += _block(title, [*header, "fwd eager ms", "fwd compiled ms"], rows)
+        out += _table(title, [*header, "fwd eager ms", "fwd compiled ms"], rows)
         for t, length in targets:
             match = {"task": t.ours} | ({} if length is None else {"length": length})
             ours_v = _value(_find(mine, family="ours", **match), t.versus)
             best = _best(mine, t.versus, family="legacy", **match)
-            legacy_v = _value(best, t.versus)
-            if ours_v is None and legacy_v is None:
+            if ours_v is None and _value(best, t.versus) is None:
                 continue  # neither side ran (filtered out, skipped): no row
             title = t.title + (f" L={length}" if length is not None else "")
             legacy_best = best.get("label", "").removeprefix("keras-sig 1.0.2 ") if best else None
-            row = {"backend": backend, "title": title, "limit": t.limit, "ours": ours_v, "legacy": legacy_v}
-            _add(ratios, ours_v, legacy_v, **row, legacy_best=legacy_best)
+            legacy = _value(best, t.versus)
+            row = {"backend": backend, "title": title, "limit": t.limit, "ours": ours_v, "legacy": legacy}
+            _add(ratios, ours_v, legacy, **row, legacy_best=legacy_best)
     title = "Keras targets (ours / best keras-sig 1.0.2 variant)"
-    out += _targets_block(title, ratios, "backend|target|limit|ratio|1.0.2 best|result", ratio=_PLAIN)
+    out += _targets(title, ratios, "backend|target|limit|ratio|1.0.2 best|result", ratio=COLUMNS["measured"])
     return "\n".join(out), ratios
 
 
 def memory_section(recs: list[Rec]) -> str:
-    mem = _of(recs, "group", "memory")
-    if not mem:
+    """The memory group's table (peak MiB per implementation and length) and its targets."""
+    if not (mem := _where(recs, group="memory")):
         return ""
     grads = [r for r in mem if r.get("kind", "gradient") == "gradient"]
     lengths = sorted({r["length"] for r in grads})
@@ -390,34 +366,20 @@ def memory_section(recs: list[Rec]) -> str:
     for label in dict.fromkeys(r["label"] for r in grads):
         row = [label]
         for rec in (_find(grads, label=label, length=length) for length in lengths):
-            if _value(rec, "peak_mib") is None:
+            if rec is None or _value(rec, "peak_mib") is None:
                 row.append(_cell(rec))
                 continue
             text = _num(rec["peak_mib"])
-            if rec.get("xla_temp_mib") is not None:
-                text += f" (XLA {_num(rec['xla_temp_mib'])})"
+            text += f" (XLA {_num(rec['xla_temp_mib'])})" if rec.get("xla_temp_mib") is not None else ""
             row.append(text if rec.get("peak_reset", True) else ">= " + text)
         rows.append(row)
     shape = mem[0].get("shape") or ["?", "?", "?"]
     title = f"Memory: peak RSS MiB of one gradient, batch {shape[0]}, channels {shape[2]}, depth "
     title += f"{mem[0].get('depth')}, float64 (XLA: its temp-buffer estimate)"
-    out = _block(title, ["implementation"] + [f"L={n}" for n in lengths], rows)
+    out = _table(title, ["implementation"] + [f"L={n}" for n in lengths], rows)
     limit = lambda r: _num(r["limit"])  # noqa: E731
-    out += _targets_block(
-        "Memory targets", memory_targets(mem), "target|limit|measured|result", 1, limit=limit
-    )
+    out += _targets("Memory targets", memory_targets(mem), "target|limit|measured|result", 1, limit=limit)
     return "\n".join(out)
-
-
-def _peak(rec: Rec | None, *, xla: bool = False) -> float | None:
-    """A passed record's peak (MiB): XLA's temporaries on JAX, else RSS (numpy: tracemalloc)."""
-    if rec is None or rec.get("status") != "passed":
-        return None
-    if xla and rec.get("xla_temp_mib") is not None:
-        return float(rec["xla_temp_mib"])
-    if rec.get("tracemalloc_mib") is not None:
-        return float(rec["tracemalloc_mib"])
-    return rec.get("peak_mib")
 
 
 def memory_targets(mem: list[Rec]) -> list[Rec]:
@@ -428,24 +390,35 @@ def memory_targets(mem: list[Rec]) -> list[Rec]:
         return []
     at = {"short": lengths[0], "long": lengths[-1]}
 
-    def measure(impl: str, what: str, xla: bool) -> float | None:
-        if what in at:  # a gradient's peak
-            return _peak(_find(grads, impl=impl, length=at[what]), xla=xla)
-        rec = _find(mem, impl=impl, kind="forward")
-        budget = (rec or {}).get("memory_budget")
-        if what == "budget":
-            return budget / 2**20 if budget else None
-        return _peak(rec, xla=True) if what == "peak" else _value(rec, "wall_s")
+    def measure(impl: str, what: str, *, xla: bool) -> Any:
+        """A gradient's or a forward's peak (MiB: XLA's temporaries if ``xla``, else RSS or tracemalloc)."""
+        rec = (
+            _find(grads, impl=impl, length=at[what]) if what in at else _find(mem, impl=impl, kind="forward")
+        )
+        if what in ("budget", "time"):
+            budget = (rec or {}).get("memory_budget")
+            return (budget / 2**20 if budget else None) if what == "budget" else _value(rec, "wall_s")
+        if rec is None or rec.get("status") != "passed":
+            return None
+        keys = ("xla_temp_mib", "tracemalloc_mib") if xla or what == "peak" else ("tracemalloc_mib",)
+        return next((float(rec[k]) for k in keys if rec.get(k) is not None), rec.get("peak_mib"))
 
     found: list[Rec] = []
     for t in TARGETS["memory"]:
         xla = not t.ours[0].startswith("ours-torch")  # XLA's estimate, not RSS, wherever there is one
-        _add(found, measure(*t.ours, xla), measure(*t.versus, xla), title=t.title.format(**at), limit=t.limit)
+        _add(
+            found,
+            measure(*t.ours, xla=xla),
+            measure(*t.versus, xla=xla),
+            title=t.title.format(**at),
+            limit=t.limit,
+        )
     return found
 
 
 def notes_section(recs: list[Rec]) -> str:
-    threads = {}
+    """The threads each implementation ran on, its notes, and what was skipped, failed or timed out."""
+    threads: dict[str, Any] = {}
     for r in recs:
         if r.get("threads") and r.get("label"):
             threads.setdefault(r["label"].split(" [")[0], r["threads"])
@@ -454,7 +427,8 @@ def notes_section(recs: list[Rec]) -> str:
     out += [f"Note, {label}: {note}" for label, note in notes]
     problems: dict[tuple[str, str, str], int] = {}
     for r in (r for r in recs if r.get("status") in ("skipped", "failed", "timeout")):
-        key = (r.get("label", r["nodeid"]).split(" [")[0], r["status"], str(r.get("reason", ""))[:160])
+        label: str = r["label"] if "label" in r else r["nodeid"]
+        key = (label.split(" [", maxsplit=1)[0], r["status"], str(r.get("reason", ""))[:160])
         problems[key] = problems.get(key, 0) + 1
     out += [f"{status} ({n}x) {label}: {reason}" for (label, status, reason), n in problems.items()]
     return "\n".join(out)
@@ -462,20 +436,17 @@ def notes_section(recs: list[Rec]) -> str:
 
 def logsignature_section(recs: list[Rec]) -> tuple[str, list[Rec]]:
     """The log-signature group's table (ratio to iisignature) and its targets."""
-    log = _of(recs, "group", "logsignature")
-    if not log:
+    if not (log := _where(recs, group="logsignature")):
         return "", []
     iisig = _value(_find(log, impl="iisignature"))
     rows = [[r.get("label", r["nodeid"]), _cell(r), _shown(_value(r), iisig)] for r in log]
     shape = log[0].get("shape") or ["?", "?", "?"]
     title = f"Log-signature, batch {shape[0]}, length {shape[1]}, channels {shape[2]}, depth "
     title += f"{log[0].get('depth')}, float64: median ms, and ratio to iisignature's logsig"
-    out = _block(title, ["implementation", "forward", "/ iisignature"], rows)
+    out = _table(title, ["implementation", "forward", "/ iisignature"], rows)
+    keys = ("framework", "op", "mode")
+    ours_of = lambda spec: _best(log, family="ours", **dict(zip(keys, spec, strict=True)))  # noqa: E731
     found: list[Rec] = []
-
-    def ours_of(spec: tuple[str, ...]) -> Rec | None:
-        return _best(log, family="ours", **dict(zip(("framework", "op", "mode"), spec, strict=True)))
-
     for t in TARGETS["logsignature"]:
         ours = ours_of(t.ours)
         ours_s = _value(ours)
@@ -484,17 +455,17 @@ def logsignature_section(recs: list[Rec]) -> tuple[str, list[Rec]]:
             row = {"title": t.title, "limit": t.limit, "ours_s": ours_s}
             _add(found, ours_s, vs_s, **row, ours_method=ours.get("method") if ours else None, vs_s=vs_s)
     title = "Log-signature targets (ours at its best method)"
-    out += _targets_block(title, found, "target|limit|ours ms|vs ms|ratio|result", ratio=_PLAIN)
+    out += _targets(title, found, "target|limit|ours ms|vs ms|ratio|result", ratio=COLUMNS["measured"])
     return "\n".join(out), found
 
 
 def methods_section(recs: list[Rec], cases: list[Any]) -> tuple[str, list[Rec]]:
     """The methods group's tables: the method grid, windowed and dyadic signatures, with their targets."""
-    rows_in = _of(recs, "group", "methods")
-    out: list[str] = []
+    rows_in, out = _where(recs, group="methods"), []
     found: list[Rec] = []
-    if grid := _of(rows_in, "table", "grid"):
-        limit, table = _limit("methods", "grid"), []
+    table: list[list[Any]] = []
+    if grid := _where(rows_in, table="grid"):
+        limit, table = _LIMIT["grid"], []
         for case, fw in ((case, fw) for case in cases for fw in _FWS):
             cells = {m: _find(grid, case=case.name, framework=fw, method=m) for m in _impls.METHODS}
             if not any(cells.values()):
@@ -504,39 +475,45 @@ def methods_section(recs: list[Rec], cases: list[Any]) -> tuple[str, list[Rec]]:
             best = _least(t for m, t in times.items() if m != "auto")
             ratio, result = _add(found, times["auto"], best, **row)
             name = f"{case.name} {case.batch}x{case.length}x{case.channels} N={case.depth}"
-            table.append([name, fw, *map(_cell, cells.values()), _rv(ratio, result), result])
+            table.append([name, fw, *map(_cell, cells.values()), _ratio(ratio, result), result])
         title = "Methods grid, forward, float64: median ms per method, and auto / fastest method "
         title += f"(target <= {limit:g}x)"
-        out += _block(title, ["case", "framework", *_impls.METHODS, "auto/best", "result"], table, 2)
-    if windowed := _of(rows_in, "table", "windowed"):
-        first, limit, table = windowed[0], _limit("methods", "windowed"), []
-        for depth in sorted({r.get("depth") for r in windowed}):
+        out += _table(title, ["case", "framework", *_impls.METHODS, "auto/best", "result"], table, 2)
+    if windowed := _where(rows_in, table="windowed"):
+        first, limit, table = windowed[0], _LIMIT["windowed"], []
+        depths: set[Any] = {r.get("depth") for r in windowed}
+        for depth in sorted(depths):
             peer = _value(_find(windowed, depth=depth, framework="iisignature"))
-            for r in _of(windowed, "depth", depth):
+            for r in _where(windowed, depth=depth):
                 ratio, result = None, "-"
-                if (fw := r.get("framework")) != "iisignature":
-                    row = {"table": "windowed", "depth": depth, "framework": fw, "limit": limit}
+                if r.get("framework") != "iisignature":
+                    row = {
+                        "table": "windowed",
+                        "depth": depth,
+                        "framework": r.get("framework"),
+                        "limit": limit,
+                    }
                     ratio, result = _add(found, _value(r), peer, **row)
                 table.append([str(depth), r.get("label", r["nodeid"]), _cell(r), *_vs_peer(ratio, result)])
         title = f"Windowed signatures, {first.get('shape')} lead-lag, window {first.get('window')}, step "
         title += f"{first.get('step')}: median ms, and ratio to iisignature (target <= {limit:g}x)"
-        out += _block(title, ["depth", "implementation", "ms", "/ iisignature", "result"], table, 2)
-    if dyadic := _of(rows_in, "table", "dyadic"):
+        out += _table(title, ["depth", "implementation", "ms", "/ iisignature", "result"], table, 2)
+    if dyadic := _where(rows_in, table="dyadic"):
         first = dyadic[0]
         level = int(first.get("dyadic_depth") or 0)
         title = f"Dyadic signatures, {first.get('shape')}, depth {first.get('depth')}, dyadic depth {level}: "
         title += f"median ms, and dyadic / whole-path signature (target <= {level + 1.0:g}x)"
         heads = {"dyadic": "dyadic", "whole": "whole path"}
-        out += _versus(found, dyadic, title, "dyadic", "op", heads, limit=float(level + 1))
+        out += _versus(found, dyadic, title, "op", heads, table="dyadic", limit=float(level + 1))
     return "\n".join(out), found
 
 
 def kernels_section(recs: list[Rec]) -> tuple[str, list[Rec]]:
     """The kernels group's tables: each row against pySigLib, and the MMD gradient against its forward."""
-    rows_in = _of(recs, "group", "kernels")
+    rows_in = _where(recs, group="kernels")
     out: list[str] = []
     found: list[Rec] = []
-    if forward := _of(rows_in, "table", "forward"):
+    if forward := _where(rows_in, table="forward"):
         gram = {t.ours: t.limit for t in TARGETS["kernels"] if t.title == "gram"}
         table = []
         for case, order in sorted({(r.get("case"), r.get("order")) for r in forward}, key=str):
@@ -556,11 +533,11 @@ def kernels_section(recs: list[Rec]) -> tuple[str, list[Rec]]:
                 table.append([f"{case} order {order}", fw, _cell(rec), shown, verdict])
         title = "Signature kernels, float64, CPU: median ms, and ratio to pySigLib (n_jobs=1); Gram targets "
         title += ", ".join(f"{k} <= {v:g}x" for k, v in gram.items())
-        out += _block(title, ["case", "framework", "ms", "/pySigLib", "result"], table, 2)
-    if mmd := _of(rows_in, "table", "mmd"):
-        limit = _limit("kernels", "mmd")
+        out += _table(title, ["case", "framework", "ms", "/pySigLib", "result"], table, 2)
+    if mmd := _where(rows_in, table="mmd"):
+        limit = _LIMIT["mmd"]
         title = f"sig_mmd gradient / forward (target <= {limit:g}x)"
         heads = {"forward": "forward ms", "gradient": "gradient ms"}
-        how = {"limit": limit, "frameworks": ("jax", "torch"), "flip": True}
-        out += _versus(found, mmd, title, "mmd", "mode", heads, **how)
+        how = {"table": "mmd", "limit": limit, "frameworks": ("jax", "torch"), "flip": True}
+        out += _versus(found, mmd, title, "mode", heads, **how)
     return "\n".join(out), found
