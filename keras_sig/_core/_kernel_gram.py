@@ -24,11 +24,14 @@ __all__ = ["double_difference", "gram", "increments", "linear_increments", "mmd"
 # --------------------------------------------------------------------------- static kernels
 
 
+def _steps(x: Array) -> Array:
+    """The increments of a path ``(..., L, d)`` along its time axis: ``(..., L - 1, d)``."""
+    return x[..., 1:, :] - x[..., :-1, :]
+
+
 def linear_increments(x: Array, y: Array, *, xp: Namespace) -> Array:
     """``<dx_i, dy_j>`` for all pairs of increments: ``(..., M-1, N-1)`` (leading axes broadcast)."""
-    dx = x[..., 1:, :] - x[..., :-1, :]
-    dy = y[..., 1:, :] - y[..., :-1, :]
-    return xp.matmul(dx, xp.matrix_transpose(dy))
+    return xp.matmul(_steps(x), xp.matrix_transpose(_steps(y)))
 
 
 def double_difference(gram: Array) -> Array:
@@ -40,12 +43,10 @@ def double_difference(gram: Array) -> Array:
 def increments(static_kernel: Any, x: Array, y: Array, *, xp: Namespace) -> Array:
     """The static kernel's increments ``(..., M-1, N-1)``.
 
-    ``static_kernel`` is ``None`` (linear), an object with an
-    ``increments(x, y, *, xp)`` method, or a plain callable ``f(x, y)``
-    returning the increments itself.
+    ``static_kernel`` is an object with an ``increments(x, y, *, xp)`` method,
+    or a plain callable ``f(x, y)`` returning the increments itself (the
+    linear kernel, ``None``, is formed by :func:`_skewed` directly).
     """
-    if static_kernel is None:
-        return linear_increments(x, y, xp=xp)
     method = getattr(static_kernel, "increments", None)
     if method is not None:
         return method(x, y, xp=xp)
@@ -142,8 +143,8 @@ def _skewed(
     a, b = orders
     order = min(a, b)
     if static_kernel is None:
-        dx = _split(x[..., 1:, :] - x[..., :-1, :], 1 << (a - order), -2, xp=xp)
-        dy = _split(y[..., 1:, :] - y[..., :-1, :], 1 << (b - order), -2, xp=xp)
+        dx = _split(_steps(x), 1 << (a - order), -2, xp=xp)
+        dy = _split(_steps(y), 1 << (b - order), -2, xp=xp)
         if dx.shape[-2] > dy.shape[-2]:
             dx, dy = dy, dx
         if windows:
@@ -222,10 +223,7 @@ def gram(
     if y is None and not symmetric:
         y = x
     if symmetric:
-        n = 1
-        for s in b1:
-            n *= s
-        flat = xp.reshape(x, (n, *x.shape[-2:]))
+        flat, n = _flat(x, xp=xp)
         rows, cols = _pair_indices(n, strict=False)
         r, c = _indices(rows, flat, xp=xp), _indices(cols, flat, xp=xp)
         tri = _kernel(xp.take(flat, r, axis=0), xp.take(flat, c, axis=0), orders=orders, **opts)

@@ -74,8 +74,7 @@ def python_scan(
         return carry, None
     if ys is None:
         # No step ran: learn the output's trailing size from one step on a zero increment.
-        zero = tuple(xp.zeros_like(xp.sum(a, axis=-2)) for a in xs) if isinstance(xs, tuple) else None
-        _, probe = step(init, zero if zero is not None else xp.zeros_like(xp.sum(xs, axis=-2)))
+        _, probe = step(init, _zero_entry(xs, xp))
         return carry, probe[..., None, :][..., :0, :]
     return carry, ys
 
@@ -85,6 +84,13 @@ def _entry(xs: Any, t: int) -> Any:
     if isinstance(xs, tuple):
         return tuple(a[..., t, :] for a in xs)
     return xs[..., t, :]
+
+
+def _zero_entry(xs: Any, xp: Namespace) -> Any:
+    """An entry of zeros shaped like one of ``xs`` (an array or a tuple of arrays)."""
+    if isinstance(xs, tuple):
+        return tuple(xp.zeros_like(xp.sum(a, axis=-2)) for a in xs)
+    return xp.zeros_like(xp.sum(xs, axis=-2))
 
 
 # Steps per iteration of the compiled JAX loop: amortises the loop's per-iteration
