@@ -37,7 +37,7 @@ from keras_sig._lib._namespace import (
     placed_like,
     static_shape,
 )
-from keras_sig._lib._scan import scan_for
+from keras_sig._lib._scan import python_scan, scan_for
 from keras_sig._lib._typing import Array, Namespace
 from keras_sig._lib._validation import as_array, as_floating, check_bool, check_path
 from keras_sig._static_kernels import (
@@ -106,20 +106,32 @@ def _known_batch(name: str, arr: Array, what: str) -> int:
     return count
 
 
+# Pieces per triangle of the solver's loop (``_core._kernel._pieces``): a Python loop
+# pays a few concatenations per piece; a compiled one a loop body each, in compile time.
+_LOOP_PIECES = 16
+_COMPILED_PIECES = 1
+
+
 def _call(
     fn: Callable[..., Array], xp: Namespace, arrays: tuple[Any, ...], *, windows: bool, **static: Any
 ) -> Array:
     """``fn(*arrays, **static)`` with the namespace's scan and gradient, jitted on JAX.
 
-    ``windows``: on JAX, form the linear kernel's increments diagonal by
-    diagonal from windows of the paths. For a Gram matrix XLA fuses them into
-    one pass where a skewed grid costs it several copies; paired paths (an
-    elementwise product, not a matrix product) and gradients are faster
-    from the grid. So ``sig_kernel_gram`` takes windows, and ``sig_kernel``
-    and the losses (``sig_mmd``, ``sig_score``) the grid;
-    ``python -m benchmarks --kernels`` measures them.
+    - ``windows``: on JAX, form the linear kernel's increments diagonal by
+      diagonal from windows of the paths. For a Gram matrix XLA fuses them
+      into one pass where a skewed grid costs it several copies; paired paths
+      (an elementwise product, not a matrix product) and gradients are faster
+      from the grid. So ``sig_kernel_gram`` takes windows, and ``sig_kernel``
+      and the losses (``sig_mmd``, ``sig_score``) the grid.
+    - ``pieces``: the solver's loop skips the cells off the grid in
+      :data:`_LOOP_PIECES` pieces per triangle on a Python loop,
+      :data:`_COMPILED_PIECES` in a compiled loop (``lax.scan``, a TF while-loop).
+
+    ``python -m benchmarks --kernels`` measures both choices.
     """
-    static.update(xp=xp, scan=scan_for(xp), wrap=kernel_gradient_for(xp))
+    scan = scan_for(xp)
+    pieces = _LOOP_PIECES if scan is python_scan else _COMPILED_PIECES
+    static.update(xp=xp, scan=scan, wrap=kernel_gradient_for(xp), pieces=pieces)
     if is_jax_namespace(xp):
         static["windows"] = windows
         return jax_jit(fn, tuple(static))(*arrays, **static)

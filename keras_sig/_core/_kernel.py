@@ -41,6 +41,7 @@ How it is laid out:
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from keras_sig._lib._namespace import device_of
@@ -104,24 +105,65 @@ def _refined(now: Array, before: Array, w: int, r: int, *, xp: Namespace) -> Arr
     return xp.reshape(xp.concat(parts, axis=-1), (*now.shape[:-1], now.shape[-1] * r))
 
 
-def _forward(s: Array, order: int, *, xp: Namespace, scan: Scan, taped: bool) -> tuple[Array, Array | None]:
+def _pieces(s: Array, pieces: int) -> list[tuple[int, int, int, int]]:
+    """The loop's pieces ``(Qa, Qb, lo, hi)``: unrefined diagonals ``Qa <= Q < Qb`` on rows ``lo <= i0 < hi``.
+
+    The live cells of diagonal ``Q`` are rows ``max(0, Q - N0) <= i0 <=
+    min(Q, M0 - 1)`` (with the previous diagonal's, which a refined step
+    reads), so a piece needs only the rows its diagonals cross. The two
+    triangles of the grid (the first and last ``M0`` diagonals) are cut into
+    ``pieces`` pieces each and the band between them is one. On a square grid
+    ``1 / (pieces + 1)`` of the cells worked on are off the grid (half with
+    one piece). A compiled program holds one loop per piece: its size grows
+    with ``pieces``, not with the lengths. Needs ``M0 <= N0``, as :func:`skew`.
+    """
+    m0 = s.shape[-1]
+    p = s.shape[-2]
+    n0 = p - m0
+    cuts = {0, p, min(m0, n0), max(m0, n0)}
+    for k in range(1, pieces):
+        cuts |= {k * m0 // pieces, n0 + k * m0 // pieces}
+    ends = sorted(c for c in cuts if 0 <= c <= p)
+    return [(a, b, max(0, a - n0), min(b, m0)) for a, b in itertools.pairwise(ends) if b > a]
+
+
+def _moved(a: Array, drop: int, grow: int, fill: Array, *, xp: Namespace) -> Array:
+    """``a`` without its first ``drop`` entries (axis -1), ``grow`` copies of ``fill`` ``(..., 1)`` after."""
+    if drop:
+        a = a[..., drop:]
+    return xp.concat([a, *[fill] * grow], axis=-1) if grow else a
+
+
+def _trimmed(a: Array, drop: int, grow: int, *, xp: Namespace) -> Array:
+    """``a`` with ``grow`` zeros before it (axis -1) and its last ``drop`` entries cut."""
+    if drop:
+        a = a[..., : a.shape[-1] - drop]
+    return xp.concat([*[a[..., :1] * 0.0] * grow, a], axis=-1) if grow else a
+
+
+def _forward(
+    s: Array, order: int, *, xp: Namespace, scan: Scan, taped: bool, pieces: int
+) -> tuple[Array, list[Array]]:
     """K at the far corner ``(...)``; with ``taped`` also each refined cell's ``dK/dh``.
 
-    The sensitivities are ``(..., M0 + N0, r M)``.
+    The sensitivities come as one array per piece (:func:`_pieces`),
+    ``(..., Qb - Qa, r * r * (hi - lo))``; without ``taped`` the list is empty.
 
-    Iteration ``Q`` takes the unrefined diagonal ``s[..., Q, :]`` and runs the
-    refined diagonals ``r Q .. r Q + r - 1``. The carry holds the last two
+    Iteration ``Q`` takes the unrefined diagonal ``s[..., Q, lo:hi]`` and runs
+    the refined diagonals ``r Q .. r Q + r - 1``. The carry holds the last two
     anti-diagonals of nodes, ``d2`` (diagonal ``q``) and ``d1`` (diagonal
-    ``q + 1``), rows ``0..M``, and the previous unrefined diagonal's
+    ``q + 1``), rows ``r lo .. r hi``, and the previous unrefined diagonal's
     coefficients; refined step ``q`` computes the nodes ``(i + 1, q - i + 1)``.
     A node's sensitivity to its cell's increment, ``(K[i+1, j] + K[i, j+1])
     (1/2 + h/6) + K[i, j] h/6``, reads the same two diagonals.
+
+    Between pieces the carry loses rows at the bottom (past the grid: their
+    values are never read again) and gains rows at the top (before the grid:
+    nodes of value 1, cells of zero increment).
     """
     r = 1 << order
-    m = s.shape[-1] * r
     scale = 1.0 / float(r * r)  # the refined cells' share of an increment
     unit = s[..., 0, :1] * 0.0 + 1.0
-    ones = xp.concat([unit] * (m + 1), axis=-1)  # (..., M + 1)
 
     def step(carry: tuple[Any, ...], now: Array) -> tuple[tuple[Any, ...], Array]:
         d2, d1, before = carry
@@ -137,121 +179,202 @@ def _forward(s: Array, order: int, *, xp: Namespace, scan: Scan, taped: bool) ->
         # The coefficients are carried only where a refined step reads the previous diagonal's.
         return (d2, d1, tuple(rows) if r > 1 else ()), (xp.concat(out, axis=-1) if taped else d1)
 
-    start = tuple(_rows(s[..., 0, :] * 0.0, taped)) if r > 1 else ()  # diagonal -1: zero increments
-    # One unrefined diagonal per iteration: its r steps are already unrolled.
-    (last, _, _), ys = scan(step, (ones, ones, start), s, stream=taped, xp=xp, unroll=False)
-    return last[..., m], ys  # node diagonal M + N: the loop ran one refined step past the corner
+    pad = _rows(unit * 0.0, taped)  # the coefficients of a zero increment
+    d2 = d1 = unit  # node row 0 alone
+    before: tuple[Array, ...] = ()
+    lo = hi = 0
+    tapes = []
+    for qa, qb, new_lo, new_hi in _pieces(s, pieces):
+        drop, grow = new_lo - lo, new_hi - hi
+        d2, d1 = (_moved(d, r * drop, r * grow, unit, xp=xp) for d in (d2, d1))
+        if r > 1:
+            # Diagonal -1 (zero increments) before the first piece.
+            old = before or tuple(p[..., :0] for p in pad)
+            before = tuple(_moved(b, drop, grow, p, xp=xp) for b, p in zip(old, pad, strict=True))
+        lo, hi = new_lo, new_hi
+        # One unrefined diagonal per iteration: its r steps are already unrolled.
+        (d2, d1, before), ys = scan(
+            step, (d2, d1, before), s[..., qa:qb, lo:hi], stream=taped, xp=xp, unroll=False
+        )
+        if taped:
+            assert ys is not None
+            tapes.append(ys)
+    # Node diagonal M + N: the loop ran one refined step past the corner (node row M, the last).
+    return d2[..., -1], tapes
 
 
-def solve(s: Array, order: int, *, xp: Namespace, scan: Scan) -> Array:
+def solve(s: Array, order: int, *, xp: Namespace, scan: Scan, pieces: int = 1) -> Array:
     """The kernel from skewed unrefined increments ``s`` ``(..., M0 + N0, M0)`` (:func:`skew`).
 
-    Both paths refined ``2**order`` times.
+    Both paths refined ``2**order`` times; the loop cut in :func:`_pieces`.
     """
-    value, _ = _forward(s, order, xp=xp, scan=scan, taped=False)
+    value, _ = _forward(s, order, xp=xp, scan=scan, taped=False, pieces=pieces)
     return value
 
 
-def solve_taped(s: Array, order: int, *, xp: Namespace, scan: Scan) -> tuple[Array, list[Array]]:
-    """:func:`solve` and the tape :func:`solve_vjp` takes: each refined cell's ``dK/dh``."""
-    value, sensitivity = _forward(s, order, xp=xp, scan=scan, taped=True)
-    assert sensitivity is not None
-    return value, [sensitivity]
+def solve_taped(
+    s: Array, order: int, *, xp: Namespace, scan: Scan, pieces: int = 1
+) -> tuple[Array, list[Array]]:
+    """:func:`solve`, and the tape :func:`solve_vjp` takes with the same ``pieces``: each cell's ``dK/dh``."""
+    return _forward(s, order, xp=xp, scan=scan, taped=True, pieces=pieces)
 
 
 def solve_vjp(
-    s: Array, order: int, tape: list[Array], cotangent: Array, *, xp: Namespace, scan: Scan
+    s: Array, order: int, tape: list[Array], cotangent: Array, *, xp: Namespace, scan: Scan, pieces: int = 1
 ) -> Array:
     """The cotangent of ``s`` for the cotangent of :func:`solve`'s value (same layout).
 
     The adjoint scheme, from the far corner back, one refined anti-diagonal
-    of nodes per step: the adjoint of node ``(r, c)`` is
-    ``L[r, c+1] A[r-1, c] + L[r+1, c] A[r, c-1] - L[r+1, c+1] B[r, c]``
-    (coefficients of cells off the grid zero: a mask from the diagonal's
-    index), and the cotangent of refined cell ``(i, j)`` is ``L[i+1, j+1]``
-    times its sensitivity. Each iteration sums its refined cells' cotangents
-    into the two unrefined diagonals they belong to (``u <= w``: ``Q``, else
-    ``Q - 1``). Entries of the result off the grid are not those of plain
-    autodiff (:func:`skew` maps them to its padding).
+    of nodes per step, on the forward's pieces in reverse:
+
+    - The adjoint of node ``(r, c)`` is
+      ``L[r, c+1] A[r-1, c] + L[r+1, c] A[r, c-1] - L[r+1, c+1] B[r, c]``,
+      with the coefficients of cells off the grid zero (a mask from the
+      diagonal's index). Adjoints off the grid are zero, so the rows a piece
+      adds at the bottom start at zero.
+    - The cotangent of refined cell ``(i, j)`` is ``L[i+1, j+1]`` times its
+      sensitivity. Each iteration sums its refined cells' cotangents into the
+      two unrefined diagonals they belong to (``u <= w``: ``Q``, else ``Q - 1``).
+    - Entries of the result off the grid are not those of plain autodiff
+      (:func:`skew` maps them to its padding).
     """
     r = 1 << order
     outer, m0 = s.shape[-2], s.shape[-1]
-    n0, m = outer - m0, m0 * r
-    batch = tuple(s.shape[:-2])
-    # The sizes from the shapes: a TF loop's stacked tape may not know them.
-    sensitivity = xp.reshape(tape[0], (*batch, outer, r * m))
     cot = xp.astype(cotangent, s.dtype) if hasattr(cotangent, "dtype") else cotangent
-    zeros = s[..., 0, :1] * 0.0 + xp.astype(xp.arange(m, device=device_of(s, xp)), s.dtype) * 0.0  # (..., M)
-    zero = zeros[..., :1]
-    rows = zeros[..., :m0] * 0.0 + xp.astype(xp.arange(m0, device=device_of(s, xp)), s.dtype)  # i0
+    zero = s[..., 0, :1] * 0.0
+    cuts = _pieces(s, pieces)
+    _, _, lo, hi = cuts[-1]
+    nodes = zero + xp.astype(xp.arange(r * (hi - lo) + 1, device=device_of(s, xp)), s.dtype) * 0.0
+    corner = xp.concat([nodes[..., 1:], zero + cot[..., None]], axis=-1)  # node diagonal M + N: (M, N) alone
+    q_last = xp.sum(zero) * 0.0 + float(outer - 1)  # a 0-d array on the device
+    carry: tuple[Array, ...] = (corner, nodes, nodes[..., 1:], q_last)
+    parts: list[Array] = []  # per piece, last first: each iteration's cotangents on all M0 rows
+    for piece, sensitivity in zip(reversed(cuts), reversed(tape), strict=True):
+        _, _, new_lo, new_hi = piece
+        grow, drop = lo - new_lo, hi - new_hi
+        carry = (*(_trimmed(a, r * drop, r * grow, xp=xp) for a in carry[:3]), carry[3])
+        lo, hi = new_lo, new_hi
+        carry, outs = _adjoint_piece(carry, s, sensitivity, piece, r, xp=xp, scan=scan)
+        parts.extend(_widened(o, lo, hi, m0, r, xp=xp) for o in outs[::-1])
+    return _gathered(xp.concat(parts[::-1], axis=-2), r, xp=xp) / float(r * r)
+
+
+def _adjoint_piece(
+    carry: tuple[Array, ...],
+    s: Array,
+    sensitivity: Array,
+    piece: tuple[int, int, int, int],
+    r: int,
+    *,
+    xp: Namespace,
+    scan: Scan,
+) -> tuple[tuple[Array, ...], list[Array]]:
+    """The adjoint's iterations ``Qb - 1 .. Qa`` of one piece: the carry, and their cotangents in order.
+
+    The final refined step of the last iteration lies past the corner: that
+    iteration runs its other steps alone, and so does iteration 0 (its
+    previous diagonal is all zeros); the loop runs the rest.
+    """
+    qa, qb, lo, hi = piece
+    outer = s.shape[-2]
+    n0 = outer - s.shape[-1]
+    batch = tuple(s.shape[:-2])
+    rows = (
+        s[..., 0, lo:hi] * 0.0 + xp.astype(xp.arange(hi - lo, device=device_of(s, xp)), s.dtype) + float(lo)
+    )  # i0
+    # The sizes from the shapes: a TF loop's stacked tape may not know them.
+    sens = xp.reshape(sensitivity, (*batch, qb - qa, r * r * (hi - lo)))
+    full = range(r - 1, -1, -1)
+
+    def entry(q: int) -> tuple[Array, ...]:
+        before = s[..., q - 1, lo:hi] if q > 0 else s[..., 0, lo:hi] * 0.0
+        return s[..., q, lo:hi], before, sens[..., q - qa, :]
+
+    def step(carry: tuple[Array, ...], x: tuple[Array, ...]) -> tuple[tuple[Array, ...], Array]:
+        return _adjoint_block(carry, x, full, rows=rows, r=r, n0=n0, xp=xp)
+
+    outs = []
+    if qb == outer:
+        carry, tail = _adjoint_block(
+            carry, entry(outer - 1), range(r - 2, -1, -1), rows=rows, r=r, n0=n0, xp=xp
+        )
+        outs.append(tail[..., None, :])
+    a, b = max(qa, 1), min(qb, outer - 1)
+    if b > a:
+        inner = (s[..., a:b, lo:hi], s[..., a - 1 : b - 1, lo:hi], sens[..., a - qa : b - qa, :])
+        carry, ys = scan(step, carry, inner, stream=True, xp=xp, reverse=True, unroll=False)
+        assert ys is not None
+        # A TF loop's stack may not know its length.
+        outs.append(xp.reshape(ys, (*batch, b - a, (2 if r > 1 else 1) * (hi - lo))))
+    if qa == 0:
+        carry, head = _adjoint_block(carry, entry(0), full, rows=rows, r=r, n0=n0, xp=xp)
+        outs.append(head[..., None, :])
+    return carry, outs[::-1]
+
+
+def _adjoint_block(
+    carry: tuple[Array, ...],
+    x: tuple[Array, ...],
+    steps: range,
+    *,
+    rows: Array,
+    r: int,
+    n0: int,
+    xp: Namespace,
+) -> tuple[tuple[Array, ...], Array]:
+    """The refined ``steps`` (descending) of one adjoint iteration ``Q`` on ``rows`` (their ``i0``).
+
+    The carry is the adjoint node diagonals ``q + 2``, ``q + 3``, the ``B`` of
+    the next refined diagonal and ``Q`` (a 0-d array); ``x`` is the unrefined
+    diagonals ``Q`` and ``Q - 1`` and the iteration's sensitivities. Returns
+    the cotangents of diagonal ``Q``'s cells and (``r > 1``) of ``Q - 1``'s.
+    """
+    l2, l3, b_next, q = carry
+    now, before, sens = x
+    width = now.shape[-1]
+    m = width * r
+    zero = now[..., :1] * 0.0
 
     def coefficients(h: Array, q: Array) -> list[Array]:
         """``A, B`` of unrefined diagonal ``q``, zero off the grid."""
-        inside = xp.astype((rows <= q) & (rows >= q - float(n0 - 1)), s.dtype)
-        return [c * inside for c in _rows(h * scale, taped=False)]
+        inside = xp.astype((rows <= q) & (rows >= q - float(n0 - 1)), now.dtype)
+        return [c * inside for c in _rows(h / float(r * r), taped=False)]
 
-    scale = 1.0 / float(r * r)
-
-    def block(
-        carry: tuple[Array, ...], x: tuple[Array, ...], steps: range
-    ) -> tuple[tuple[Array, ...], Array]:
-        l2, l3, b_next, q = carry  # node diagonals q + 2, q + 3; B of the next refined diagonal; Q
-        now, before, sens = x
-        a_now, b_now = coefficients(now, q)
-        a_before, b_before = coefficients(before, q - 1.0) if r > 1 else (a_now, b_now)
-        own, last = zeros[..., :m0], zeros[..., :m0]  # cotangents of diagonals Q and Q - 1
-        for w in steps:
-            a = _refined(a_now, a_before, w, r, xp=xp)
-            b = _refined(b_now, b_before, w, r, xp=xp)
-            grad = l2[..., 1:] * sens[..., w * m : (w + 1) * m]
-            u = l2[..., 1:] * a
-            padded = xp.concat([zero, u, zero], axis=-1)
-            l1 = padded[..., 1:] + padded[..., :-1] - xp.concat([l3[..., 1:] * b_next, zero], axis=-1)
-            l2, l3, b_next = l1, l2, b
-            if r == 1:
-                own = grad
-                continue
-            cells = xp.reshape(grad, (*grad.shape[:-1], m0, r))
-            own = own + xp.sum(cells[..., : w + 1], axis=-1)
-            if w < r - 1:
-                last = last + xp.sum(cells[..., w + 1 :], axis=-1)
-        out = xp.concat([own, last], axis=-1) if r > 1 else own
-        return (l2, l3, b_next, q - 1.0), out
-
-    corner = xp.concat([zeros, zero + cot[..., None]], axis=-1)  # node diagonal M + N: (M, N) alone
-    q_last = xp.sum(zero) * 0.0 + float(outer - 1)  # a 0-d array on the device
-    carry: tuple[Array, ...] = (corner, xp.zeros_like(corner), zeros, q_last)
-
-    def entry(q: int) -> tuple[Array, ...]:
-        before = s[..., q - 1, :] if q > 0 else s[..., 0, :] * 0.0
-        return s[..., q, :], before, sensitivity[..., q, :]
-
-    # The last iteration's final refined step lies past the corner: the rest of it
-    # runs here, then iterations outer - 2 .. 1 in the loop, then iteration 0.
-    carry, tail = block(carry, entry(outer - 1), range(r - 2, -1, -1))
-    full = range(r - 1, -1, -1)
-
-    def step(carry: tuple[Array, ...], x: tuple[Array, ...]) -> tuple[tuple[Array, ...], Array]:
-        return block(carry, x, full)
-
-    inner = (s[..., 1 : outer - 1, :], s[..., : outer - 2, :], sensitivity[..., 1 : outer - 1, :])
-    carry, ys = scan(step, carry, inner, stream=True, xp=xp, reverse=True, unroll=False)
-    _, head = block(carry, entry(0), full)
-    assert ys is not None
-    return _gathered(head, ys, tail, r, xp=xp) * scale
+    a_now, b_now = coefficients(now, q)
+    a_before, b_before = coefficients(before, q - 1.0) if r > 1 else (a_now, b_now)
+    own = last = rows * 0.0  # cotangents of diagonals Q and Q - 1
+    for w in steps:
+        a = _refined(a_now, a_before, w, r, xp=xp)
+        b = _refined(b_now, b_before, w, r, xp=xp)
+        grad = l2[..., 1:] * sens[..., w * m : (w + 1) * m]
+        padded = xp.concat([zero, l2[..., 1:] * a, zero], axis=-1)
+        l1 = padded[..., 1:] + padded[..., :-1] - xp.concat([l3[..., 1:] * b_next, zero], axis=-1)
+        l2, l3, b_next = l1, l2, b
+        if r == 1:
+            own = grad
+            continue
+        cells = xp.reshape(grad, (*grad.shape[:-1], width, r))
+        own = own + xp.sum(cells[..., : w + 1], axis=-1)
+        if w < r - 1:
+            last = last + xp.sum(cells[..., w + 1 :], axis=-1)
+    return (l2, l3, b_next, q - 1.0), (xp.concat([own, last], axis=-1) if r > 1 else own)
 
 
-def _gathered(head: Array, ys: Array, tail: Array, r: int, *, xp: Namespace) -> Array:
-    """The cotangents per unrefined diagonal from :func:`solve_vjp`'s iterations (``head``, ``ys``, ``tail``).
+def _widened(out: Array, lo: int, hi: int, m0: int, r: int, *, xp: Namespace) -> Array:
+    """A piece's cotangents ``(..., n, k (hi - lo))`` on all ``M0`` rows: ``(..., n, k M0)``, ``k`` 1 or 2."""
+    zero = out[..., :1] * 0.0
+    halves = [out] if r == 1 else [out[..., : hi - lo], out[..., hi - lo :]]
+    return xp.concat([y for h in halves for y in ([zero] * lo + [h] + [zero] * (m0 - hi))], axis=-1)
+
+
+def _gathered(ys: Array, r: int, *, xp: Namespace) -> Array:
+    """The cotangents per unrefined diagonal from :func:`solve_vjp`'s iterations ``(..., M0 + N0, width)``.
 
     With ``r > 1`` an iteration ``Q`` gives ``(own, last)``: unrefined diagonal
     ``Q`` takes its own share from iteration ``Q`` and the rest from ``Q + 1``.
     """
-    width = head.shape[-1]
-    ys = xp.reshape(ys, (*head.shape[:-1], -1, width))  # a TF loop's stack may not know its length
-    ys = xp.concat([head[..., None, :], ys, tail[..., None, :]], axis=-2)  # (..., M0 + N0, width)
     if r == 1:
         return ys
-    m0 = width // 2
+    m0 = ys.shape[-1] // 2
     shifted = xp.concat([ys[..., 1:, m0:], xp.zeros_like(ys[..., :1, m0:])], axis=-2)
     return ys[..., :m0] + shifted

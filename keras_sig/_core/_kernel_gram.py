@@ -67,6 +67,7 @@ def sig_kernel(
     scan: Scan,
     wrap: Callable[..., Callable[[Array], Array]] | None,
     windows: bool = False,
+    pieces: int = 1,
 ) -> Array:
     """k(x, y) of paths ``(..., L1, d)`` and ``(..., L2, d)`` (leading axes broadcast).
 
@@ -75,7 +76,14 @@ def sig_kernel(
     kernel and the skewing are differentiated by the framework. ``windows``
     forms the linear kernel's increments diagonal by diagonal (:func:`_skewed`).
     """
-    opts = {"static_kernel": static_kernel, "xp": xp, "scan": scan, "wrap": wrap, "windows": windows}
+    opts = {
+        "static_kernel": static_kernel,
+        "xp": xp,
+        "scan": scan,
+        "wrap": wrap,
+        "windows": windows,
+        "pieces": pieces,
+    }
     value = _kernel(x, y, orders=orders, **opts)
     if not normalize:
         return value
@@ -94,22 +102,23 @@ def _kernel(
     scan: Scan,
     wrap: Callable[..., Callable[[Array], Array]] | None,
     windows: bool = False,
+    pieces: int = 1,
 ) -> Array:
     s, order = _skewed(x, y, orders=orders, static_kernel=static_kernel, windows=windows, xp=xp)
     if s.shape[-1] == 0:  # a constant path: only the scalar term, 1
         return xp.sum(s, axis=(-2, -1)) * 0.0 + 1.0
 
     def forward(z: Array) -> Array:
-        return solve(z, order, xp=xp, scan=scan)
+        return solve(z, order, xp=xp, scan=scan, pieces=pieces)
 
     if wrap is None:
         return forward(s)
 
     def taped(z: Array) -> tuple[Array, list[Array]]:
-        return solve_taped(z, order, xp=xp, scan=scan)
+        return solve_taped(z, order, xp=xp, scan=scan, pieces=pieces)
 
     def vjp(z: Array, tape: list[Array], cotangent: Array) -> Array:
-        return solve_vjp(z, order, tape, cotangent, xp=xp, scan=scan)
+        return solve_vjp(z, order, tape, cotangent, xp=xp, scan=scan, pieces=pieces)
 
     return wrap(forward, taped, vjp)(s)
 
@@ -215,9 +224,17 @@ def gram(
     scan: Scan,
     wrap: Any,
     windows: bool = False,
+    pieces: int = 1,
 ) -> Array:
     """The Gram matrix ``(*b1, *b2)`` of ``x`` ``(*b1, L1, d)`` against ``y`` (``None``: ``x``, symmetric)."""
-    opts = {"static_kernel": static_kernel, "xp": xp, "scan": scan, "wrap": wrap, "windows": windows}
+    opts = {
+        "static_kernel": static_kernel,
+        "xp": xp,
+        "scan": scan,
+        "wrap": wrap,
+        "windows": windows,
+        "pieces": pieces,
+    }
     b1 = tuple(x.shape[:-2])
     symmetric = y is None and None not in b1 and orders[0] == orders[1]
     if y is None and not symmetric:
@@ -294,9 +311,17 @@ def mmd(
     scan: Scan,
     wrap: Any,
     windows: bool = False,
+    pieces: int = 1,
 ) -> Array:
     """The squared MMD of the samples ``x`` ``(..., L1, d)`` and ``y`` ``(..., L2, d)`` (a 0-d array)."""
-    opts = {"static_kernel": static_kernel, "xp": xp, "scan": scan, "wrap": wrap, "windows": windows}
+    opts = {
+        "static_kernel": static_kernel,
+        "xp": xp,
+        "scan": scan,
+        "wrap": wrap,
+        "windows": windows,
+        "pieces": pieces,
+    }
     xf, _ = _flat(x, xp=xp)
     yf, _ = _flat(y, xp=xp)
     kxx = _within(xf, orders=(orders[0], orders[0]), unbiased=unbiased, opts=opts, xp=xp)
@@ -318,9 +343,17 @@ def score(
     scan: Scan,
     wrap: Any,
     windows: bool = False,
+    pieces: int = 1,
 ) -> Array:
     """``lam * mean_{i != j} k(x_i, x_j) - 2 mean_i k(x_i, y)``, one per path of ``y`` ``(*b, L2, d)``."""
-    opts = {"static_kernel": static_kernel, "xp": xp, "scan": scan, "wrap": wrap, "windows": windows}
+    opts = {
+        "static_kernel": static_kernel,
+        "xp": xp,
+        "scan": scan,
+        "wrap": wrap,
+        "windows": windows,
+        "pieces": pieces,
+    }
     xf, _ = _flat(x, xp=xp)
     kxx = _within(xf, orders=(orders[0], orders[0]), unbiased=True, opts=opts, xp=xp)
     b2 = tuple(y.shape[:-2])
