@@ -276,31 +276,10 @@ def render(
         "torch_threads": torch_threads,
         "records": recs,
     }
-    text, ratios = _report.signature_section(recs, list(grid.cases))
-    if text:
-        lines.append(text)
-        summary["targets"] = ratios
-        sig = [r for r in recs if r.get("group") == "signature"]
-        summary["backward_targets"] = _report.backward_ratios(sig, [c.name for c in grid.cases])
-    text, kratios = _report.keras_section(recs, grid.keras.lengths)
-    if text:
-        lines.append(text)
-        summary["keras_targets"] = kratios
-    text = _report.memory_section(recs)
-    if text:
-        lines.append(text)
-        summary["memory_targets"] = _report.memory_targets([r for r in recs if r.get("group") == "memory"])
-    text, lratios = _report.logsignature_section(recs)
-    if text:
-        lines.append(text)
-        summary["logsignature_targets"] = lratios
-    text, mratios = _report.methods_section(recs, list(grid.methods))
-    if text:
-        lines.append(text)
-        summary["methods_targets"] = mratios
-    text, kratios = _report.kernels_section(recs)
-    if text:
-        lines.append(text)
-        summary["kernels_targets"] = kratios
+    for group in _config.GROUPS:  # each group's tables and targets; its target lists in the summary
+        text, found = _report.section(group, recs)
+        lines += [text] if text else []
+        for name, rows in found.items():  # "targets", "backward_targets", "keras_targets", ...
+            summary["targets" if name == "signature" else f"{name}_targets"] = rows
     lines.append(_report.notes_section(recs))
     return "\n".join(lines), summary

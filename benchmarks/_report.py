@@ -1,9 +1,17 @@
-"""Tables and target ratios from a pytest-benchmark JSON and the outcome log."""
+"""Tables and target ratios from a pytest-benchmark JSON and the outcome log.
+
+Every table and target is data (``TABLES``, ``TARGETS``), drawn by :func:`_pivot` and judged by
+:func:`_evaluate`. A spec ``"field=pattern|pattern ..."`` picks the records whose fields, as
+text, match one of their fnmatch patterns; names of fields are space-separated too.
+"""
 
 from __future__ import annotations
 
+import glob
 import math
+from collections import defaultdict
 from collections.abc import Callable, Iterable
+from fnmatch import fnmatchcase
 from typing import Any, NamedTuple
 
 from benchmarks import _impls
@@ -12,93 +20,146 @@ Rec = dict[str, Any]
 # A ratio of a zero, negative or non-finite time (or peak) is a broken measurement: it gets no
 # PASS or MISS, and ``python -m benchmarks`` exits non-zero.
 ERROR = "ERROR"
-_FWS = ("numpy", "jax", "torch")
-_J, _P = "ours-jax-auto", "ours-torch-auto"  # in the memory targets
-_FORWARDS = ("forward-eager", "forward-compiled")  # the Keras group's SigLayer calls
 _STATUS = {"skipped": "skip", "failed": "FAIL", "timeout": "timeout"}
+_UNITS = {"median_s": ("ms", 1e3), "wall_s": ("ms", 1e3), "first_epoch_s": ("s", 1.0)}  # else MiB
+
+
+class Table(NamedTuple):
+    """Per value of ``per``, a row per value of ``rows`` and a column of ``key`` per value of ``cols``."""
+
+    title: str  # formatted with the table's first record
+    match: str  # a spec
+    rows: str
+    cols: str = ""  # "": one column
+    per: str = ""
+    key: str = "median_s"
+    versus: tuple[str, ...] = ()  # (header, spec, fields): after each column, the ratio of its
+    # record to the least of the spec's records that share those fields with it
 
 
 class Target(NamedTuple):
-    """``ours / versus <= limit``; what ``ours`` and ``versus`` name is said per group below."""
+    """``ours / versus <= limit`` per value of ``per``: the least value of each side's records."""
 
-    title: str
-    ours: Any
-    versus: Any
-    limit: Any  # float; None where the code says (the dyadic one: its depth + 1)
+    title: str  # formatted with the fields of ``per``, and so are the specs
+    limit: float | Callable[[Rec], float]  # of the fields of ``per``
+    per: str
+    ours: str  # a spec; of several records, "ours at its best method" and the like
+    versus: str
+    key: str = "median_s"  # a record's value: the first of these fields it has
 
 
 T = Target
-TARGETS: dict[str, tuple[Target, ...]] = {
-    # per case: ours (framework, kind) at its fastest method / a peer (impl key), same kind
+_SHAPE = "{shape[0]}x{shape[1]}x{shape[2]} (batch x length x channels), depth {depth}, float64"
+_GRADIENTS = "kind=gradient|None"  # a memory record without a kind is a gradient's
+_XLA, _RSS = "xla_temp_mib tracemalloc_mib peak_mib", "tracemalloc_mib peak_mib"  # XLA's estimate on JAX
+_GRAM = "table=forward case=gram*"
+_NAMES = {"numpy": "NumPy", "jax": "JAX", "torch": "PyTorch"}
+# fmt: off
+TABLES: dict[str, tuple[Table, ...]] = {
     "signature": (
-        T("JAX jit forward / pySigLib forward", ("jax", "forward"), "pysiglib", 1.5),
-        T("JAX jit forward / signax forward", ("jax", "forward"), "signax", 0.4),
-        T("JAX gradient / signax gradient", ("jax", "gradient"), "signax", 1.0),
-        T("JAX gradient / pySigLib sig+sig_backprop", ("jax", "gradient"), "pysiglib", 1.0),
-        T("PyTorch eager forward / iisignature forward", ("torch", "forward"), "iisignature", 1.0),
-        T("PyTorch autograd gradient / signatory gradient", ("torch", "gradient"), "signatory", 1.0),
-        T("NumPy forward / iisignature forward", ("numpy", "forward"), "iisignature", 1.0),
+        Table(f"Signature, {{case}}, {_SHAPE}: median ms", "kind=forward|gradient", "label", "kind", "case",
+              versus=("/ fastest peer", "family=peer|legacy", "case kind")),
     ),
-    # per case, backward = gradient - forward medians: ours-<framework>-auto / its forward or a peer's
-    "backward": (
-        T("jax backward / forward", "jax", "forward", 3.0),
-        T("torch backward / forward", "torch", "forward", 3.0),
-        T("tensorflow backward / forward", "tensorflow", "forward", 3.0),
-        T("torch backward / signatory backward", "torch", "signatory", 1.0),
-    ),
-    # per backend (and length, for "train"): ours / the best keras-sig 1.0.2 variant; task, measure
     "keras": (
-        T("step", "train", "median_s", 0.5),
-        T("first epoch (compile)", "train", "first_epoch_s", 1.0),
-        T("SigLayer forward eager", "forward-eager", "median_s", 0.5),
-        T("SigLayer forward compiled", "forward-compiled", "median_s", 0.5),
+        Table("Keras layer, training step, batch {batch}: median ms", "task=train", "backend label",
+              "length"),
+        Table("Keras layer, first epoch (compiling): one run, s", "task=train", "backend label", "length",
+              key="first_epoch_s"),
+        Table("Keras layer, SigLayer forward {shape}: median ms", "task=forward-*", "backend label", "task"),
     ),
-    # (impl, what): a gradient's peak at the "long"/"short" length, or a forward's peak/budget/time
     "memory": (
-        T(f"{_J} gradient peak L={{long}} / L={{short}}", (_J, "long"), (_J, "short"), 1.5),
-        T(f"{_J} gradient peak L={{long}} / signax's", (_J, "long"), ("signax", "long"), 0.5),
-        T(f"{_P} gradient peak L={{long}} / L={{short}}", (_P, "long"), (_P, "short"), 1.5),
-        T(f"{_P} gradient peak L={{long}} / signax's", (_P, "long"), ("signax", "long"), 0.5),
-        *(
-            T(f"{i} forward L={{long}} peak / memory_budget", (i, "peak"), (i, "budget"), 1.2)
-            for i in ("ours-numpy-chunked", "ours-jax-chunked")
-        ),
-        T(
-            "ours-jax forward L={long}: chunked time / sequential time",
-            ("ours-jax-chunked", "time"),
-            ("ours-jax-sequential", "time"),
-            1.0,
-        ),
+        Table("Memory: peak RSS MiB of one gradient, batch {shape[0]}, channels {shape[2]}, depth {depth}",
+              _GRADIENTS, "label", "length", key="peak_mib"),
+        Table("Memory: XLA's estimate of their temporary buffers, MiB",
+              f"{_GRADIENTS} impl=ours-jax-*|signax", "label", "length", key="xla_temp_mib"),
     ),
-    # ours (framework, op, mode) at its fastest method / a peer (impl key) or ours again
     "logsignature": (
-        T("JAX brackets / iisignature logsig", ("jax", "logsignature", "brackets"), "iisignature", 1.0),
-        T("NumPy brackets / iisignature logsig", ("numpy", "logsignature", "brackets"), "iisignature", 2.0),
-        T("PyTorch brackets / iisignature logsig", ("torch", "logsignature", "brackets"), "iisignature", 2.0),
-        T("PyTorch words / signatory logsignature", ("torch", "logsignature", "words"), "signatory", 1.0),
-        T("JAX words / signax logsignature", ("jax", "logsignature", "words"), "signax", 0.5),
-        *(
-            T(f"{name} {mode} / {name} signature", (fw, "logsignature", mode), (fw, "signature", None), 1.5)
-            for fw, name in (("jax", "JAX"), ("numpy", "NumPy"), ("torch", "PyTorch"))
-            for mode in ("brackets", "words")
-        ),
+        Table(f"Log-signature, {{case}}, {_SHAPE}: median ms", "", "label", per="case",
+              versus=("/ iisignature logsig", "impl=iisignature", "case")),
     ),
     "methods": (
-        T("grid", "auto", "the fastest method, same framework and case", 1.2),
-        T("windowed", "ours", "iisignature's sig of the stacked windows", 1.0),
-        T("dyadic", "dyadic", "whole", None),  # limit: the dyadic depth + 1
+        Table("Methods grid, forward, float64: median ms", "table=grid", "case shape depth framework",
+              "method"),
+        Table("Windowed signatures, {shape} lead-lag, window {window}, step {step}: median ms",
+              "table=windowed", "label", "depth", versus=("/ iisignature", "framework=iisignature", "depth")),
+        Table("Dyadic signatures, {shape}, depth {depth}, dyadic depth {dyadic_depth}: median ms",
+              "table=dyadic", "framework", "op"),
     ),
-    # Gram matrices, ours (framework) / pySigLib with n_jobs=1; the MMD gradient / its forward
     "kernels": (
-        T("gram", "jax", "pysiglib", 1.0),
-        T("gram", "torch", "pysiglib", 2.0),
-        T("gram", "numpy", "pysiglib", 3.0),
-        T("mmd", "gradient", "forward", 3.0),
+        Table("Signature kernels, float64, CPU: median ms", "table=forward", "case order framework",
+              versus=("/ pySigLib (n_jobs=1)", "framework=pysiglib", "case order")),
+        Table("sig_mmd: median ms", "table=mmd", "case framework", "mode"),
     ),
 }
-
-
-_LIMIT = {t.title: t.limit for group in ("methods", "kernels") for t in TARGETS[group]}
+TARGETS: dict[tuple[str, str, str], tuple[Target, ...]] = {  # (group, list, heading): the list
+    ("signature", "signature", "Targets (ours at its best method / peer; auto: ours with method='auto')"):
+    tuple(
+        T(title, limit, "case", f"family=ours framework={fw} kind={kind}", f"impl={peer} kind={kind}")
+        for title, fw, kind, peer, limit in (
+            ("JAX jit forward / pySigLib forward", "jax", "forward", "pysiglib", 1.5),
+            ("JAX jit forward / signax forward", "jax", "forward", "signax", 0.4),
+            ("JAX gradient / signax gradient", "jax", "gradient", "signax", 1.0),
+            ("JAX gradient / pySigLib sig+sig_backprop", "jax", "gradient", "pysiglib", 1.0),
+            ("PyTorch eager forward / iisignature forward", "torch", "forward", "iisignature", 1.0),
+            ("PyTorch autograd gradient / signatory gradient", "torch", "gradient", "signatory", 1.0),
+            ("NumPy forward / iisignature forward", "numpy", "forward", "iisignature", 1.0),
+        )
+    ),
+    ("signature", "backward", "Backward targets (backward = gradient - forward medians, method='auto')"): (
+        *(T(f"{fw} backward / forward", 3.0, "case", f"impl=ours-{fw}-auto kind=backward",
+            f"impl=ours-{fw}-auto kind=forward") for fw in ("jax", "torch", "tensorflow")),
+        T("torch backward / signatory backward", 1.0, "case", "impl=ours-torch-auto kind=backward",
+          "impl=signatory kind=backward"),
+    ),
+    ("keras", "keras", "Keras targets (ours / the best keras-sig 1.0.2 variant)"): tuple(
+        T(title, limit, per, f"task={task} family=ours", f"task={task} family=legacy", key)
+        for title, limit, per, task, key in (
+            ("step L={length}", 0.5, "backend length", "train", "median_s"),
+            ("first epoch (compile) L={length}", 1.0, "backend length", "train", "first_epoch_s"),
+            ("SigLayer forward eager", 0.5, "backend", "forward-eager", "median_s"),
+            ("SigLayer forward compiled", 0.5, "backend", "forward-compiled", "median_s"),
+        )
+    ),
+    ("memory", "memory", "Memory targets (MiB: XLA's estimate if there is one, else tracemalloc's or RSS)"): (
+        *(T(f"{i} gradient peak L={{long}} / {vs}", limit, "short long", f"impl={i} length={{long}}",
+            versus, key)
+          for i, key in (("ours-jax-auto", _XLA), ("ours-torch-auto", _RSS))
+          for vs, limit, versus in (("L={short}", 1.5, f"impl={i} length={{short}}"),
+                                    ("signax's", 0.5, "impl=signax length={long}"))),
+        *(T(f"{i} forward L={{long}} peak / memory_budget", 1.2, "long", f"impl={i} kind=forward",
+            f"impl={i} kind=budget", f"budget_mib {_XLA}")
+          for i in ("ours-numpy-chunked", "ours-jax-chunked")),
+        T("ours-jax forward L={long}: chunked time / sequential time", 1.0, "long",
+          "impl=ours-jax-chunked kind=forward", "impl=ours-jax-sequential kind=forward", "wall_s"),
+    ),
+    ("logsignature", "logsignature", "Log-signature targets (ours at its best method)"): tuple(
+        T(title, limit, "case", f"family=ours framework={fw} op=logsignature mode={mode}", versus)
+        for title, fw, mode, versus, limit in (
+            ("JAX brackets / iisignature logsig", "jax", "brackets", "impl=iisignature", 1.0),
+            ("NumPy brackets / iisignature logsig", "numpy", "brackets", "impl=iisignature", 2.0),
+            ("PyTorch brackets / iisignature logsig", "torch", "brackets", "impl=iisignature", 2.0),
+            ("PyTorch words / signatory logsignature", "torch", "words", "impl=signatory", 1.0),
+            ("JAX words / signax logsignature", "jax", "words", "impl=signax", 0.5),
+            *((f"{name} {mode} / {name} signature", fw, mode, f"family=ours framework={fw} op=signature", 1.5)
+              for fw, name in _NAMES.items() for mode in ("brackets", "words")),
+        )
+    ),
+    ("methods", "methods", "Methods targets"): (
+        T("auto / the fastest other method", 1.2, "case framework", "table=grid method=auto",
+          "table=grid method=sequential|parallel|chunked"),
+        *(T(f"{fw} windowed / iisignature's sig of the stacked windows", 1.0, "depth",
+            f"table=windowed framework={fw}", "table=windowed framework=iisignature") for fw in _NAMES),
+        T("dyadic / whole-path signature", lambda at: at["dyadic_depth"] + 1.0, "framework dyadic_depth",
+          "table=dyadic op=dyadic", "table=dyadic op=whole"),
+    ),
+    ("kernels", "kernels", "Kernel targets"): (
+        *(T(f"{fw} Gram / pySigLib Gram (n_jobs=1)", limit, "case order", f"{_GRAM} framework={fw}",
+            f"{_GRAM} framework=pysiglib") for fw, limit in (("jax", 1.0), ("torch", 2.0), ("numpy", 3.0))),
+        T("sig_mmd gradient / forward", 3.0, "case framework", "table=mmd mode=gradient",
+          "table=mmd mode=forward"),
+    ),
+}
+# fmt: on
 
 
 def records(bench: dict[str, Any] | None, outcomes: Iterable[Rec]) -> list[Rec]:
@@ -122,63 +183,44 @@ def records(bench: dict[str, Any] | None, outcomes: Iterable[Rec]) -> list[Rec]:
     return list(by_id.values())
 
 
-def _where(recs: Iterable[Rec], **match: Any) -> list[Rec]:
-    return [r for r in recs if all(r.get(k) == v for k, v in match.items())]
+def _where(recs: Iterable[Rec], spec: str = "", **exact: Any) -> list[Rec]:
+    """The records that match ``spec`` and whose fields named in ``exact`` read as its values."""
+    words = [w.split("=", 1) for w in spec.split()] + [[f, glob.escape(str(v))] for f, v in exact.items()]
+    return [
+        r for r in recs if all(any(fnmatchcase(str(r.get(f)), p) for p in ps.split("|")) for f, ps in words)
+    ]
 
 
-def _find(recs: Iterable[Rec], **match: Any) -> Rec | None:
-    return next(iter(_where(recs, **match)), None)
+def _groups(recs: Iterable[Rec], fields: list[str]) -> dict[tuple[Any, ...], list[Rec]]:
+    """``recs`` by their values of ``fields`` (a list as a tuple), in order of first appearance."""
+    out: dict[tuple[Any, ...], list[Rec]] = {}
+    for r in recs:
+        key = tuple(tuple(v) if isinstance(v := r.get(f), list) else v for f in fields)
+        out.setdefault(key, []).append(r)
+    return out
 
 
-def _value(rec: Rec | None, key: str = "median_s") -> Any:
-    """``rec[key]`` of a passed record, else None."""
-    return None if rec is None or rec.get("status") != "passed" else rec.get(key)
+def _value(rec: Rec | None, keys: Iterable[str]) -> Any:
+    """The first of ``keys`` a passed record has, else None."""
+    if rec is None or rec.get("status") != "passed":
+        return None
+    return next((rec[k] for k in keys if rec.get(k) is not None), None)
 
 
-def _best(recs: list[Rec], key: str = "median_s", **match: Any) -> Rec | None:
-    """The matching passed record with the smallest ``key``."""
-    rows = [r for r in _where(recs, **match) if _value(r, key) is not None]
-    return min(rows, key=lambda r: _value(r, key), default=None)
-
-
-def _least(values: Iterable[Any]) -> Any:
-    return min((v for v in values if v is not None), default=None)
-
-
-class BadMeasurementError(ValueError):
-    """A ratio was asked of a measurement that is zero, negative or not finite."""
-
-
-def _quotient(num: float | None, den: float | None) -> float | None:
-    """``num / den``; None if either is missing; BadMeasurementError if either is broken."""
-    if not all(math.isfinite(v) and v > 0 for v in (num, den) if v is not None):
-        msg = f"ratio {num!r} / {den!r}: both measurements must be positive and finite"
-        raise BadMeasurementError(msg)
-    return None if num is None or den is None else num / den
-
-
-def _verdict(ratio: float | None, limit: float) -> str:
-    if ratio is None:
-        return "n/a"
-    if not (math.isfinite(ratio) and ratio > 0):
-        return ERROR  # a ratio of positive, finite measurements is positive and finite
-    return "PASS" if ratio <= limit else "MISS"
+def _least(recs: Iterable[Rec], keys: Iterable[str]) -> tuple[Any, Rec | None]:
+    """The least value of ``recs`` and its record; a broken value first (its ratios are ERROR)."""
+    valued = [(v, r) for r in recs if (v := _value(r, keys)) is not None]
+    return min(valued, key=lambda vr: vr[0] if 0 < vr[0] < math.inf else -math.inf, default=(None, None))
 
 
 def _judged(num: float | None, den: float | None, limit: float) -> tuple[float | None, str]:
-    """(ratio, verdict) of ``num / den`` against ``limit``: ERROR for a broken measurement."""
-    try:
-        ratio = _quotient(num, den)
-    except BadMeasurementError:
+    """(ratio, verdict) of ``num / den``: ERROR if either is broken, n/a if either is missing."""
+    if not all(0 < v < math.inf for v in (num, den) if v is not None):  # so is NaN
         return None, ERROR
-    return ratio, _verdict(ratio, limit)
-
-
-def _add(found: list[Rec], num: Any, den: Any, **fields: Any) -> tuple[float | None, str]:
-    """Judge ``num / den`` against ``fields["limit"]``; append ``fields`` + ratio and result."""
-    ratio, result = _judged(num, den, fields["limit"])
-    found.append({**fields, "ratio": ratio, "result": result})
-    return ratio, result
+    if num is None or den is None:
+        return None, "n/a"
+    ratio = num / den
+    return ratio, ERROR if not 0 < ratio < math.inf else "PASS" if ratio <= limit else "MISS"
 
 
 def errors(summary: dict[str, Any]) -> list[Rec]:
@@ -187,37 +229,76 @@ def errors(summary: dict[str, Any]) -> list[Rec]:
     return [row for row in rows if isinstance(row, dict) and row.get("result") == ERROR]
 
 
+def _prepared(group: str, recs: Iterable[Rec]) -> list[Rec]:
+    """Copies of ``group``'s records, and what its targets compare: a signature's backward (gradient
+    - forward), a memory forward's budget (MiB), the memory gradients' shortest and longest length."""
+    recs = [dict(r) for r in recs if r.get("group") == group]
+    for pair in _groups(recs, ["case", "impl"]).values() if group == "signature" else ():
+        fwd, grad = (_value(next(iter(_where(pair, kind=k)), None), ["median_s"]) for k in _impls.KINDS)
+        if fwd is not None and grad is not None:
+            recs.append(pair[0] | {"kind": "backward", "status": "passed", "median_s": grad - fwd})
+    if group == "memory":
+        budgets = [r for r in recs if r.get("memory_budget")]
+        recs += [r | {"kind": "budget", "budget_mib": r["memory_budget"] / 2**20} for r in budgets]
+        lengths = sorted({r["length"] for r in _where(recs, _GRADIENTS) if r.get("length") is not None})
+        for r in recs if len(lengths) > 1 else ():
+            r |= {"short": lengths[0], "long": lengths[-1]}
+    return recs
+
+
+def _evaluate(targets: Iterable[Target], recs: list[Rec]) -> list[Rec]:
+    """A row per target and value of its ``per`` fields for which either side has records."""
+    found = []
+    for t in targets:
+        per, keys = t.per.split(), t.key.split()
+        unit, scale = _UNITS.get(keys[-1], ("MiB", 1.0))
+        for values in (v for v in _groups(recs, per) if None not in v):
+            at = dict(zip(per, values, strict=True))
+            specs = {"ours": t.ours.format(**at), "versus": t.versus.format(**at)}
+            sides = {side: _where(recs, spec, **at) for side, spec in specs.items()}
+            if not any(sides.values()):
+                continue
+            least = {side: _least(candidates, keys) for side, candidates in sides.items()}
+            limit = t.limit(at) if callable(t.limit) else t.limit
+            ratio, result = _judged(least["ours"][0], least["versus"][0], limit)
+            named = [w.split("=") for w in t.ours.split() if not set(w) & set("*?[|{")]  # name the row too
+            row = {"title": t.title.format(**at), **at, **dict(named), "limit": limit, "unit": unit}
+            for side, (value, rec) in least.items():
+                row[side] = None if value is None else value * scale
+                if rec is not None and len(sides[side]) > 1:  # which of several was the least
+                    row[f"{side}_best"] = rec.get("method") or rec.get("label")
+            if len(sides["ours"]) > 1 and (auto := _where(sides["ours"], method="auto")):  # users' default
+                row["ratio_auto"], row["result_auto"] = _judged(
+                    _value(auto[0], keys), least["versus"][0], limit
+                )
+                result = ERROR if row["result_auto"] == ERROR else result
+            found.append(row | {"ratio": ratio, "result": result})
+    return found
+
+
 def _num(v: float) -> str:
     return f"{v:.0f}" if v >= 100 else f"{v:.1f}" if v >= 10 else f"{v:.2f}" if v >= 1 else f"{v:.3f}"
 
 
-def _ms(v: float | None) -> str:
-    return "n/a" if v is None else _num(v * 1e3)
+def _text(value: Any, field: str = "") -> str:
+    """A value as a table cell or header: a shape as 8x16x5, a number after its field's name."""
+    if isinstance(value, tuple):
+        return "x".join(map(str, value))
+    return "-" if value is None else str(value) if isinstance(value, str) or not field else f"{field} {value}"
 
 
-def _ratio(v: float | None, result: str = "") -> str:
-    """A ratio's cell: ERROR when its verdict is, "n/a" when there is none."""
-    return ERROR if result == ERROR else "n/a" if v is None else f"{v:.2f}x"
+def _shown(ratio: float | None, result: str) -> str:
+    return ERROR if result == ERROR else "n/a" if ratio is None else f"{ratio:.2f}x"
 
 
-def _shown(num: float | None, den: float | None) -> str:
-    """``num / den`` as a table cell (no verdict): "-" if absent, ERROR if broken."""
-    ratio, result = _judged(num, den, math.inf)
-    return "-" if ratio is None and result != ERROR else _ratio(ratio, result)
-
-
-def _vs_peer(ratio: float | None, result: str, judged: bool = True) -> list[str]:
-    """The ratio and verdict cells against a peer: "-" for what is missing or not judged."""
-    if ratio is None and result != ERROR:
-        return ["-", "-"]
-    return [_ratio(ratio, result), result if judged or result == ERROR else "-"]
-
-
-def _cell(rec: Rec | None) -> str:
-    """A record's median in ms, else what became of it ("-": no record)."""
-    if (value := _value(rec)) is not None:
-        return _num(value * 1e3)
-    return "-" if rec is None else _STATUS.get(rec.get("status", ""), "n/a")
+def _cell(rec: Rec | None, key: str) -> str:
+    """A record's value (in the unit of ``_UNITS``), else what became of it ("-": no record)."""
+    if rec is None or (value := _value(rec, [key])) is None:
+        return "-" if rec is None else _STATUS.get(rec.get("status", ""), "n/a")
+    if isinstance(value, str):  # a target table's
+        return value
+    lower = ">= " if key == "peak_mib" and rec.get("peak_reset") is False else ""  # its mark not reset
+    return lower + _num(value * _UNITS.get(key, ("MiB", 1.0))[1])
 
 
 def _table(title: str, header: list[str], rows: list[list[Any]], left: int = 1) -> list[str]:
@@ -229,191 +310,57 @@ def _table(title: str, header: list[str], rows: list[list[Any]], left: int = 1) 
     return [title, "\n".join(line.rstrip() for line in cells), ""]
 
 
-# The columns of the target tables: a header and the cell it shows of a target row (else its field).
-COLUMNS: dict[str, Callable[[Rec], str]] = {
-    "target": lambda r: r["title"],
-    "limit": lambda r: f"<= {r['limit']:g}x",
-    "ours ms": lambda r: _ms(r["ours_s"]) + (f" [{r['ours_method']}]" if r.get("ours_method") else ""),
-    "peer ms": lambda r: _ms(r["peer_s"]),
-    "vs ms": lambda r: _ms(r["vs_s"]),
-    "ratio": lambda r: _ratio(r["ratio"], r["result"]),
-    "auto ratio": lambda r: _ratio(r["ratio_auto"], r["result_auto"]),
-    "1.0.2 best": lambda r: r["legacy_best"] or "n/a",
-    "measured": lambda r: _ratio(r["ratio"]),
-}
+def _pivot(spec: Table, recs: list[Rec]) -> list[str]:
+    """The tables ``spec`` draws of ``recs``."""
+    out, mine, rows, key = [], _where(recs, spec.match), spec.rows.split(), [spec.key]
+    for part in _groups(mine, spec.per.split()).values():
+        cols = list(dict.fromkeys(r.get(spec.cols) for r in part))  # [None] if spec.cols is ""
+        header = ["implementation" if f == "label" else f for f in rows]
+        for c in cols:  # a column: its value (a number after its field's name), and its ratios'
+            header += [
+                _UNITS.get(spec.key, ("MiB",))[0] if c is None else _text(c, spec.cols),
+                *spec.versus[:1],
+            ]
+        body = []
+        for values, group in _groups(part, rows).items():
+            body.append([_text(v) for v in values])
+            for rec in (next((r for r in group if r.get(spec.cols) == c), None) for c in cols):
+                body[-1].append(_cell(rec, spec.key))
+                if spec.versus:  # its ratio to the least of the versus records sharing those fields
+                    same = {f: (rec or {}).get(f) for f in spec.versus[2].split()}
+                    least, _ = _least(_where(mine, spec.versus[1], **same), key)
+                    body[-1].append(_shown(*_judged(_value(rec, key), least, math.inf)) if rec else "-")
+        title = spec.title.format_map(defaultdict(lambda: "?", {"shape": "???", **part[0]}))  # "?": lacking
+        out += _table(title, header, body, len(rows))
+    return out
 
 
-def _targets(title: str, found: list[Rec], headers: str, left: int = 2, **cells: Any) -> list[str]:
-    """Target rows ``found`` in the COLUMNS named by ``headers`` ("|"-separated), or ``cells``' own."""
-    names = headers.split("|")
-    columns = [cells.get(h.replace(" ", "_"), COLUMNS.get(h, lambda r, h=h: r[h])) for h in names]
-    return _table(title, names, [[f(r) for f in columns] for r in found], left) if found else []
+def _targets_table(heading: str, targets: Iterable[Target], rows: list[Rec]) -> list[str]:
+    """Target rows: their ``per`` fields, limit, both sides' values, ratio (and auto's), verdict."""
+    per = dict.fromkeys(f for t in targets for f in t.per.split())
+    auto, cells = any("ratio_auto" in r for r in rows), []
+    for r in rows:  # each cell a record of the pivot
+        texts = {"limit": f"<= {r['limit']:g}x"}
+        for side in ("ours", "versus"):
+            best = f" [{r[side + '_best']}]" if side + "_best" in r else ""
+            texts[side] = ("n/a" if r[side] is None else f"{_num(r[side])} {r['unit']}") + best
+        texts["ratio"] = _shown(r["ratio"], r["result"])
+        texts |= {"auto ratio": _shown(r.get("ratio_auto"), r.get("result_auto", ""))} if auto else {}
+        texts["result"] = r["result"]
+        cells += [r | {"status": "passed", "column": column, "text": text} for column, text in texts.items()]
+    return _pivot(Table(heading, "", " ".join(["title", *per]), "column", key="text"), cells)
 
 
-def _versus(found: list[Rec], recs: list[Rec], title: str, key: str, heads: dict, **how: Any) -> list[str]:
-    """Per framework, the records whose ``key`` is each of ``heads`` and their judged ratio (``flip``ped)."""
-    rows = []
-    for fw in how.get("frameworks", _FWS):
-        pair = [_find(recs, framework=fw, **{key: v}) for v in heads]
-        if any(pair):
-            num, den = (_value(r) for r in (pair[::-1] if how.get("flip") else pair))
-            ratio, result = _add(found, num, den, table=how["table"], framework=fw, limit=how["limit"])
-            rows.append([fw, *map(_cell, pair), _ratio(ratio, result), result])
-    return _table(title, ["framework", *heads.values(), "ratio", "result"], rows)
-
-
-def signature_section(recs: list[Rec], cases: list[Any]) -> tuple[str, list[Rec]]:
-    """Per case, each implementation's medians and ratios to the fastest peer; the targets."""
-    if not (sig := _where(recs, group="signature")):
-        return "", []
-    index = {(r.get("case"), r.get("impl"), r.get("kind")): r for r in sig}
-    peers = [i.key for i in _impls.ALL if i.family != "ours"]  # keras-sig 1.0.2 included
-    out, header = [], ["implementation", "forward", "gradient", "fwd / fastest", "grad / fastest"]
-    for case in (c for c in cases if _find(sig, case=c.name)):
-        fastest = [_least(_value(index.get((case.name, i, k))) for i in peers) for k in _impls.KINDS]
-        rows = []
-        for impl in _impls.ALL:
-            pair = [index.get((case.name, impl.key, kind)) for kind in _impls.KINDS]
-            cells = [*map(_cell, pair), *(_shown(_value(r), f) for r, f in zip(pair, fastest, strict=True))]
-            if "gradient" not in impl.kinds:
-                cells[1] = cells[3] = "-"
-            rows += [[impl.label, *cells]] if any(pair) else []
-        title = f"Signature, {case.describe()}: median ms, and ratio to the fastest peer library"
-        out += _table(title, header, rows)
-    ratios = signature_ratios(sig, [c.name for c in cases])
-    title = "Targets (ours at its best method / peer; 'auto' = ours with method='auto')"
-    out += _targets(title, ratios, "case|target|limit|ours ms|peer ms|ratio|auto ratio|result")
-    title = "Backward targets (backward = gradient - forward medians, method='auto')"
-    backward = backward_ratios(sig, [c.name for c in cases])
-    out += _targets(title, backward, "case|target|limit|ours ms|vs ms|ratio|result")
-    return "\n".join(out), ratios
-
-
-def signature_ratios(sig: list[Rec], case_names: list[str]) -> list[Rec]:
-    """Per case, ours at its fastest method (and with method='auto') / a peer library."""
-    found = []
-    for case, t in ((case, t) for case in case_names for t in TARGETS["signature"]):
-        ours = {"case": case, "family": "ours", "framework": t.ours[0], "kind": t.ours[1]}
-        best, auto = _best(sig, **ours), _best(sig, **ours, method="auto")
-        peer_s, best_s = _value(_find(sig, case=case, impl=t.versus, kind=t.ours[1])), _value(best)
-        if best_s is None and peer_s is None:
-            continue  # neither side ran (filtered out, skipped): no row
-        ratio, result = _judged(best_s, peer_s, t.limit)
-        ratio_auto, result_auto = _judged(_value(auto), peer_s, t.limit)
-        row = {"case": case, "title": t.title, "limit": t.limit, "ours_s": best_s}
-        row |= {"ours_method": best.get("method") if best else None, "peer": t.versus, "peer_s": peer_s}
-        row |= {"ratio": ratio, "ratio_auto": ratio_auto, "result_auto": result_auto}
-        found.append(row | {"result": ERROR if ERROR in (result, result_auto) else result})
-    return found
-
-
-def backward_ratios(sig: list[Rec], case_names: list[str]) -> list[Rec]:
-    """Issue 5's speed targets: backward <= 3x forward (same backend); torch backward <= signatory's."""
-
-    def backward(case: str, impl: str) -> tuple[Any, Any]:  # gradient - forward medians, forward
-        fwd, grad = (_value(_find(sig, case=case, impl=impl, kind=k)) for k in _impls.KINDS)
-        return (grad - fwd if grad is not None and fwd is not None else None), fwd
-
-    found: list[Rec] = []
-    for case, t in ((case, t) for case in case_names for t in TARGETS["backward"]):
-        bwd, fwd = backward(case, f"ours-{t.ours}-auto")
-        vs = fwd if t.versus == "forward" else backward(case, t.versus)[0]
-        if bwd is not None and vs is not None:
-            _add(found, bwd, vs, case=case, title=t.title, limit=t.limit, ours_s=bwd, vs_s=vs)
-    return found
-
-
-def keras_section(recs: list[Rec], lengths: tuple[int, ...]) -> tuple[str, list[Rec]]:
-    """Per backend, each layer's medians (first epoch: one run, s); ours / keras-sig 1.0.2's best."""
-    ker = _where(recs, group="keras")
-    out: list[str] = []
-    ratios: list[Rec] = []
-    header = ["layer", *(f"L={n} {what}" for n in lengths for what in ("1st epoch s", "step ms"))]
-    targets = [(t, n) for t in TARGETS["keras"] for n in (lengths if t.ours == "train" else (None,))]
-    for backend in (b for b in ("jax", "tensorflow", "torch") if _find(ker, backend=b)):
-        mine, rows = _where(ker, backend=backend), []
-        for label in dict.fromkeys(r["label"] for r in mine):
-            cells = [label]
-            for rec in (_find(mine, label=label, task="train", length=n) for n in lengths):
-                first = _value(rec, "first_epoch_s")
-                cells += [_num(first) if first is not None else _cell(rec), _cell(rec)]
-            rows.append(cells + [_cell(_find(mine, label=label, task=t)) for t in _FORWARDS])
-        title = f"Keras layer, backend {backend}: median ms (first epoch: one run, s)"
-        out += _table(title, [*header, "fwd eager ms", "fwd compiled ms"], rows)
-        for t, length in targets:
-            match = {"task": t.ours} | ({} if length is None else {"length": length})
-            ours_v = _value(_find(mine, family="ours", **match), t.versus)
-            best = _best(mine, t.versus, family="legacy", **match)
-            if ours_v is None and _value(best, t.versus) is None:
-                continue  # neither side ran (filtered out, skipped): no row
-            title = t.title + (f" L={length}" if length is not None else "")
-            legacy_best = best.get("label", "").removeprefix("keras-sig 1.0.2 ") if best else None
-            legacy = _value(best, t.versus)
-            row = {"backend": backend, "title": title, "limit": t.limit, "ours": ours_v, "legacy": legacy}
-            _add(ratios, ours_v, legacy, **row, legacy_best=legacy_best)
-    title = "Keras targets (ours / best keras-sig 1.0.2 variant)"
-    out += _targets(title, ratios, "backend|target|limit|ratio|1.0.2 best|result", ratio=COLUMNS["measured"])
-    return "\n".join(out), ratios
-
-
-def memory_section(recs: list[Rec]) -> str:
-    """The memory group's table (peak MiB per implementation and length) and its targets."""
-    if not (mem := _where(recs, group="memory")):
-        return ""
-    grads = [r for r in mem if r.get("kind", "gradient") == "gradient"]
-    lengths = sorted({r["length"] for r in grads})
-    rows = []
-    for label in dict.fromkeys(r["label"] for r in grads):
-        row = [label]
-        for rec in (_find(grads, label=label, length=length) for length in lengths):
-            if rec is None or _value(rec, "peak_mib") is None:
-                row.append(_cell(rec))
-                continue
-            text = _num(rec["peak_mib"])
-            text += f" (XLA {_num(rec['xla_temp_mib'])})" if rec.get("xla_temp_mib") is not None else ""
-            row.append(text if rec.get("peak_reset", True) else ">= " + text)
-        rows.append(row)
-    shape = mem[0].get("shape") or ["?", "?", "?"]
-    title = f"Memory: peak RSS MiB of one gradient, batch {shape[0]}, channels {shape[2]}, depth "
-    title += f"{mem[0].get('depth')}, float64 (XLA: its temp-buffer estimate)"
-    out = _table(title, ["implementation"] + [f"L={n}" for n in lengths], rows)
-    limit = lambda r: _num(r["limit"])  # noqa: E731
-    out += _targets("Memory targets", memory_targets(mem), "target|limit|measured|result", 1, limit=limit)
-    return "\n".join(out)
-
-
-def memory_targets(mem: list[Rec]) -> list[Rec]:
-    """Issue 5's memory targets from the memory group's records (ratios, one run)."""
-    grads = [r for r in mem if r.get("kind", "gradient") == "gradient"]
-    lengths = sorted({r["length"] for r in grads})
-    if len(lengths) < 2:
-        return []
-    at = {"short": lengths[0], "long": lengths[-1]}
-
-    def measure(impl: str, what: str, *, xla: bool) -> Any:
-        """A gradient's or a forward's peak (MiB: XLA's temporaries if ``xla``, else RSS or tracemalloc)."""
-        rec = (
-            _find(grads, impl=impl, length=at[what]) if what in at else _find(mem, impl=impl, kind="forward")
-        )
-        if what in ("budget", "time"):
-            budget = (rec or {}).get("memory_budget")
-            return (budget / 2**20 if budget else None) if what == "budget" else _value(rec, "wall_s")
-        if rec is None or rec.get("status") != "passed":
-            return None
-        keys = ("xla_temp_mib", "tracemalloc_mib") if xla or what == "peak" else ("tracemalloc_mib",)
-        return next((float(rec[k]) for k in keys if rec.get(k) is not None), rec.get("peak_mib"))
-
-    found: list[Rec] = []
-    for t in TARGETS["memory"]:
-        xla = not t.ours[0].startswith("ours-torch")  # XLA's estimate, not RSS, wherever there is one
-        _add(
-            found,
-            measure(*t.ours, xla=xla),
-            measure(*t.versus, xla=xla),
-            title=t.title.format(**at),
-            limit=t.limit,
-        )
-    return found
+def section(group: str, recs: Iterable[Rec]) -> tuple[str, dict[str, list[Rec]]]:
+    """A group's tables and target tables, and the rows of its target lists (by name)."""
+    if not (recs := _prepared(group, recs)):
+        return "", {}
+    out, found = [line for spec in TABLES[group] for line in _pivot(spec, recs)], {}
+    for (of, name, heading), targets in TARGETS.items():
+        if of == group:
+            found[name] = _evaluate(targets, recs)
+            out += _targets_table(heading, targets, found[name])
+    return "\n".join(out), found
 
 
 def notes_section(recs: list[Rec]) -> str:
@@ -432,112 +379,3 @@ def notes_section(recs: list[Rec]) -> str:
         problems[key] = problems.get(key, 0) + 1
     out += [f"{status} ({n}x) {label}: {reason}" for (label, status, reason), n in problems.items()]
     return "\n".join(out)
-
-
-def logsignature_section(recs: list[Rec]) -> tuple[str, list[Rec]]:
-    """The log-signature group's table (ratio to iisignature) and its targets."""
-    if not (log := _where(recs, group="logsignature")):
-        return "", []
-    iisig = _value(_find(log, impl="iisignature"))
-    rows = [[r.get("label", r["nodeid"]), _cell(r), _shown(_value(r), iisig)] for r in log]
-    shape = log[0].get("shape") or ["?", "?", "?"]
-    title = f"Log-signature, batch {shape[0]}, length {shape[1]}, channels {shape[2]}, depth "
-    title += f"{log[0].get('depth')}, float64: median ms, and ratio to iisignature's logsig"
-    out = _table(title, ["implementation", "forward", "/ iisignature"], rows)
-    keys = ("framework", "op", "mode")
-    ours_of = lambda spec: _best(log, family="ours", **dict(zip(keys, spec, strict=True)))  # noqa: E731
-    found: list[Rec] = []
-    for t in TARGETS["logsignature"]:
-        ours = ours_of(t.ours)
-        ours_s = _value(ours)
-        vs_s = _value(ours_of(t.versus) if isinstance(t.versus, tuple) else _find(log, impl=t.versus))
-        if ours_s is not None or vs_s is not None:
-            row = {"title": t.title, "limit": t.limit, "ours_s": ours_s}
-            _add(found, ours_s, vs_s, **row, ours_method=ours.get("method") if ours else None, vs_s=vs_s)
-    title = "Log-signature targets (ours at its best method)"
-    out += _targets(title, found, "target|limit|ours ms|vs ms|ratio|result", ratio=COLUMNS["measured"])
-    return "\n".join(out), found
-
-
-def methods_section(recs: list[Rec], cases: list[Any]) -> tuple[str, list[Rec]]:
-    """The methods group's tables: the method grid, windowed and dyadic signatures, with their targets."""
-    rows_in, out = _where(recs, group="methods"), []
-    found: list[Rec] = []
-    table: list[list[Any]] = []
-    if grid := _where(rows_in, table="grid"):
-        limit, table = _LIMIT["grid"], []
-        for case, fw in ((case, fw) for case in cases for fw in _FWS):
-            cells = {m: _find(grid, case=case.name, framework=fw, method=m) for m in _impls.METHODS}
-            if not any(cells.values()):
-                continue
-            times = {m: _value(c) for m, c in cells.items()}
-            row = {"table": "grid", "case": case.name, "framework": fw, "limit": limit}
-            best = _least(t for m, t in times.items() if m != "auto")
-            ratio, result = _add(found, times["auto"], best, **row)
-            name = f"{case.name} {case.batch}x{case.length}x{case.channels} N={case.depth}"
-            table.append([name, fw, *map(_cell, cells.values()), _ratio(ratio, result), result])
-        title = "Methods grid, forward, float64: median ms per method, and auto / fastest method "
-        title += f"(target <= {limit:g}x)"
-        out += _table(title, ["case", "framework", *_impls.METHODS, "auto/best", "result"], table, 2)
-    if windowed := _where(rows_in, table="windowed"):
-        first, limit, table = windowed[0], _LIMIT["windowed"], []
-        depths: set[Any] = {r.get("depth") for r in windowed}
-        for depth in sorted(depths):
-            peer = _value(_find(windowed, depth=depth, framework="iisignature"))
-            for r in _where(windowed, depth=depth):
-                ratio, result = None, "-"
-                if r.get("framework") != "iisignature":
-                    row = {
-                        "table": "windowed",
-                        "depth": depth,
-                        "framework": r.get("framework"),
-                        "limit": limit,
-                    }
-                    ratio, result = _add(found, _value(r), peer, **row)
-                table.append([str(depth), r.get("label", r["nodeid"]), _cell(r), *_vs_peer(ratio, result)])
-        title = f"Windowed signatures, {first.get('shape')} lead-lag, window {first.get('window')}, step "
-        title += f"{first.get('step')}: median ms, and ratio to iisignature (target <= {limit:g}x)"
-        out += _table(title, ["depth", "implementation", "ms", "/ iisignature", "result"], table, 2)
-    if dyadic := _where(rows_in, table="dyadic"):
-        first = dyadic[0]
-        level = int(first.get("dyadic_depth") or 0)
-        title = f"Dyadic signatures, {first.get('shape')}, depth {first.get('depth')}, dyadic depth {level}: "
-        title += f"median ms, and dyadic / whole-path signature (target <= {level + 1.0:g}x)"
-        heads = {"dyadic": "dyadic", "whole": "whole path"}
-        out += _versus(found, dyadic, title, "op", heads, table="dyadic", limit=float(level + 1))
-    return "\n".join(out), found
-
-
-def kernels_section(recs: list[Rec]) -> tuple[str, list[Rec]]:
-    """The kernels group's tables: each row against pySigLib, and the MMD gradient against its forward."""
-    rows_in = _where(recs, group="kernels")
-    out: list[str] = []
-    found: list[Rec] = []
-    if forward := _where(rows_in, table="forward"):
-        gram = {t.ours: t.limit for t in TARGETS["kernels"] if t.title == "gram"}
-        table = []
-        for case, order in sorted({(r.get("case"), r.get("order")) for r in forward}, key=str):
-            peer = _value(_find(forward, case=case, order=order, framework="pysiglib"))
-            for fw in (*_FWS, "pysiglib"):
-                if (rec := _find(forward, case=case, order=order, framework=fw)) is None:
-                    continue
-                limit = gram.get(fw) if str(case).startswith("gram") else None
-                # No limit (not a Gram case): the ratio is shown, with no verdict unless ERROR.
-                ratio, result = None, "-"
-                if fw != "pysiglib":
-                    ratio, result = _judged(_value(rec), peer, math.inf if limit is None else limit)
-                shown, verdict = _vs_peer(ratio, result, judged=limit is not None)
-                if limit is not None:
-                    row = {"case": case, "order": order, "framework": fw, "limit": limit}
-                    found.append(row | {"ratio": ratio, "result": verdict})
-                table.append([f"{case} order {order}", fw, _cell(rec), shown, verdict])
-        title = "Signature kernels, float64, CPU: median ms, and ratio to pySigLib (n_jobs=1); Gram targets "
-        title += ", ".join(f"{k} <= {v:g}x" for k, v in gram.items())
-        out += _table(title, ["case", "framework", "ms", "/pySigLib", "result"], table, 2)
-    if mmd := _where(rows_in, table="mmd"):
-        limit = _LIMIT["mmd"]
-        title = f"sig_mmd gradient / forward (target <= {limit:g}x)"
-        heads = {"forward": "forward ms", "gradient": "gradient ms"}
-        how = {"table": "mmd", "limit": limit, "frameworks": ("jax", "torch"), "flip": True}
-        out += _versus(found, mmd, title, "mode", heads, **how)
-    return "\n".join(out), found
