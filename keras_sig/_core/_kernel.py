@@ -127,6 +127,16 @@ def _pieces(s: Array, pieces: int) -> list[tuple[int, int, int, int]]:
     return [(a, b, max(0, a - n0), min(b, m0)) for a, b in itertools.pairwise(ends) if b > a]
 
 
+def _window(s: Array, qa: int, qb: int, lo: int, hi: int) -> Array:
+    """Diagonals ``qa .. qb - 1``, rows ``lo .. hi - 1`` of ``s``: ``s`` itself when that is all of it.
+
+    (An identity slice stops XLA from fusing the windowed increments into the loop.)
+    """
+    if (qa, qb, lo, hi) == (0, s.shape[-2], 0, s.shape[-1]):
+        return s
+    return s[..., qa:qb, lo:hi]
+
+
 def _moved(a: Array, drop: int, grow: int, fill: Array, *, xp: Namespace) -> Array:
     """``a`` without its first ``drop`` entries (axis -1), ``grow`` copies of ``fill`` ``(..., 1)`` after."""
     if drop:
@@ -194,7 +204,7 @@ def _forward(
         lo, hi = new_lo, new_hi
         # One unrefined diagonal per iteration: its r steps are already unrolled.
         (d2, d1, before), ys = scan(
-            step, (d2, d1, before), s[..., qa:qb, lo:hi], stream=taped, xp=xp, unroll=False
+            step, (d2, d1, before), _window(s, qa, qb, lo, hi), stream=taped, xp=xp, unroll=False
         )
         if taped:
             assert ys is not None
