@@ -44,7 +44,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from keras_sig._lib._namespace import device_of
+from keras_sig._lib._namespace import device_of, static_dim
 from keras_sig._lib._scan import Scan
 from keras_sig._lib._typing import Array, Namespace
 
@@ -127,14 +127,21 @@ def _pieces(s: Array, pieces: int) -> list[tuple[int, int, int, int]]:
     return [(a, b, max(0, a - n0), min(b, m0)) for a, b in itertools.pairwise(ends) if b > a]
 
 
-def _window(s: Array, qa: int, qb: int, lo: int, hi: int) -> Array:
-    """Diagonals ``qa .. qb - 1``, rows ``lo .. hi - 1`` of ``s``: ``s`` itself when that is all of it.
+def _window(s: Array, qa: int, qb: int, lo: int, hi: int, *, xp: Namespace) -> Array:
+    """Diagonals ``qa .. qb - 1``, rows ``lo .. hi - 1`` of ``s``, row-major.
 
-    (An identity slice stops XLA from fusing the windowed increments into the loop.)
+    - ``s`` itself when that is all of it: an identity slice stops XLA from
+      fusing the windowed increments into the loop.
+    - Copied row-major where it is a strided view (NumPy, PyTorch; a reshape
+      copies only then): a skewed view's diagonal is strided across the
+      whole grid, which a loop reading it row by row pays for at every step.
     """
-    if (qa, qb, lo, hi) == (0, s.shape[-2], 0, s.shape[-1]):
-        return s
-    return s[..., qa:qb, lo:hi]
+    whole = (qa, qb, lo, hi) == (0, s.shape[-2], 0, s.shape[-1])
+    window = s if whole else s[..., qa:qb, lo:hi]
+    shape = tuple(window.shape)
+    if any(static_dim(n) is None for n in shape):  # a traced batch (TF graphs): dense already
+        return window
+    return xp.reshape(xp.reshape(window, (-1,)), shape)
 
 
 def _moved(a: Array, drop: int, grow: int, fill: Array, *, xp: Namespace) -> Array:
@@ -204,7 +211,7 @@ def _forward(
         lo, hi = new_lo, new_hi
         # One unrefined diagonal per iteration: its r steps are already unrolled.
         (d2, d1, before), ys = scan(
-            step, (d2, d1, before), _window(s, qa, qb, lo, hi), stream=taped, xp=xp, unroll=False
+            step, (d2, d1, before), _window(s, qa, qb, lo, hi, xp=xp), stream=taped, xp=xp, unroll=False
         )
         if taped:
             assert ys is not None
@@ -249,24 +256,23 @@ def solve_vjp(
       (:func:`skew` maps them to its padding).
     """
     r = 1 << order
-    outer, m0 = s.shape[-2], s.shape[-1]
     cot = xp.astype(cotangent, s.dtype) if hasattr(cotangent, "dtype") else cotangent
     zero = s[..., 0, :1] * 0.0
     cuts = _pieces(s, pieces)
     _, _, lo, hi = cuts[-1]
     nodes = zero + xp.astype(xp.arange(r * (hi - lo) + 1, device=device_of(s, xp)), s.dtype) * 0.0
     corner = xp.concat([nodes[..., 1:], zero + cot[..., None]], axis=-1)  # node diagonal M + N: (M, N) alone
-    q_last = xp.sum(zero) * 0.0 + float(outer - 1)  # a 0-d array on the device
-    carry: tuple[Array, ...] = (corner, nodes, nodes[..., 1:], q_last)
+    carry: tuple[Array, ...] = (corner, nodes, nodes[..., 1:])
     parts: list[Array] = []  # per piece, last first: each iteration's cotangents on all M0 rows
     for piece, sensitivity in zip(reversed(cuts), reversed(tape), strict=True):
         _, _, new_lo, new_hi = piece
         grow, drop = lo - new_lo, hi - new_hi
-        carry = (*(_trimmed(a, r * drop, r * grow, xp=xp) for a in carry[:3]), carry[3])
+        carry = tuple(_trimmed(a, r * drop, r * grow, xp=xp) for a in carry)
         lo, hi = new_lo, new_hi
         carry, outs = _adjoint_piece(carry, s, sensitivity, piece, r, xp=xp, scan=scan)
-        parts.extend(_widened(o, lo, hi, m0, r, xp=xp) for o in outs[::-1])
-    return _gathered(xp.concat(parts[::-1], axis=-2), r, xp=xp) / float(r * r)
+        parts.extend(outs[::-1])
+    out = _gathered(xp.concat(parts[::-1], axis=-2), r, xp=xp)
+    return out * (1.0 / float(r * r)) if r > 1 else out
 
 
 def _adjoint_piece(
@@ -283,41 +289,58 @@ def _adjoint_piece(
 
     The final refined step of the last iteration lies past the corner: that
     iteration runs its other steps alone, and so does iteration 0 (its
-    previous diagonal is all zeros); the loop runs the rest.
+    previous diagonal is all zeros); the loop runs the rest. Which cells are
+    on the grid is one small array per piece, ``(Qb - Qa + 1, hi - lo)``
+    (diagonals ``Qa - 1 .. Qb - 1``), shared by the batch.
     """
     qa, qb, lo, hi = piece
     outer = s.shape[-2]
     n0 = outer - s.shape[-1]
     batch = tuple(s.shape[:-2])
-    rows = (
-        s[..., 0, lo:hi] * 0.0 + xp.astype(xp.arange(hi - lo, device=device_of(s, xp)), s.dtype) + float(lo)
-    )  # i0
+    device = device_of(s, xp)
+    q = xp.astype(xp.arange(qb - qa + 1, device=device), s.dtype)[:, None] + float(qa - 1)
+    i0 = xp.astype(xp.arange(hi - lo, device=device), s.dtype)[None, :] + float(lo)
+    inside = xp.astype((i0 <= q) & (i0 >= q - float(n0 - 1)), s.dtype)
     # The sizes from the shapes: a TF loop's stacked tape may not know them.
     sens = xp.reshape(sensitivity, (*batch, qb - qa, r * r * (hi - lo)))
     full = range(r - 1, -1, -1)
+    m0 = s.shape[-1]
+    pads = None
+    if (lo, hi) != (0, m0):  # the cotangents come on all M0 rows
+        pads = tuple(xp.zeros((*batch, k), dtype=s.dtype, device=device) for k in (lo, m0 - hi))
+
+    first = max(qa - 1, 0)
+    d = _window(s, first, qb, lo, hi, xp=xp)  # diagonals first .. Qb - 1
 
     def entry(q: int) -> tuple[Array, ...]:
-        before = s[..., q - 1, lo:hi] if q > 0 else s[..., 0, lo:hi] * 0.0
-        return s[..., q, lo:hi], before, sens[..., q - qa, :]
+        now = (d[..., q - first, :], sens[..., q - qa, :], inside[q - qa + 1, :])
+        if r == 1:
+            return now
+        before = d[..., q - 1 - first, :] if q > 0 else d[..., 0, :] * 0.0
+        return (*now, before, inside[q - qa, :])
 
     def step(carry: tuple[Array, ...], x: tuple[Array, ...]) -> tuple[tuple[Array, ...], Array]:
-        return _adjoint_block(carry, x, full, rows=rows, r=r, n0=n0, xp=xp)
+        return _adjoint_block(carry, x, full, r=r, pads=pads, xp=xp)
 
     outs = []
     if qb == outer:
-        carry, tail = _adjoint_block(
-            carry, entry(outer - 1), range(r - 2, -1, -1), rows=rows, r=r, n0=n0, xp=xp
-        )
+        carry, tail = _adjoint_block(carry, entry(outer - 1), range(r - 2, -1, -1), r=r, pads=pads, xp=xp)
         outs.append(tail[..., None, :])
     a, b = max(qa, 1), min(qb, outer - 1)
     if b > a:
-        inner = (s[..., a:b, lo:hi], s[..., a - 1 : b - 1, lo:hi], sens[..., a - qa : b - qa, :])
+        inner: tuple[Array, ...] = (
+            d[..., a - first : b - first, :],
+            sens[..., a - qa : b - qa, :],
+            inside[a - qa + 1 : b - qa + 1],
+        )
+        if r > 1:
+            inner = (*inner, d[..., a - 1 - first : b - 1 - first, :], inside[a - qa : b - qa])
         carry, ys = scan(step, carry, inner, stream=True, xp=xp, reverse=True, unroll=False)
         assert ys is not None
         # A TF loop's stack may not know its length.
-        outs.append(xp.reshape(ys, (*batch, b - a, (2 if r > 1 else 1) * (hi - lo))))
+        outs.append(xp.reshape(ys, (*batch, b - a, (2 if r > 1 else 1) * m0)))
     if qa == 0:
-        carry, head = _adjoint_block(carry, entry(0), full, rows=rows, r=r, n0=n0, xp=xp)
+        carry, head = _adjoint_block(carry, entry(0), full, r=r, pads=pads, xp=xp)
         outs.append(head[..., None, :])
     return carry, outs[::-1]
 
@@ -327,32 +350,32 @@ def _adjoint_block(
     x: tuple[Array, ...],
     steps: range,
     *,
-    rows: Array,
     r: int,
-    n0: int,
+    pads: tuple[Array, Array] | None,
     xp: Namespace,
 ) -> tuple[tuple[Array, ...], Array]:
-    """The refined ``steps`` (descending) of one adjoint iteration ``Q`` on ``rows`` (their ``i0``).
+    """The refined ``steps`` (descending) of one adjoint iteration ``Q``.
 
-    The carry is the adjoint node diagonals ``q + 2``, ``q + 3``, the ``B`` of
-    the next refined diagonal and ``Q`` (a 0-d array); ``x`` is the unrefined
-    diagonals ``Q`` and ``Q - 1`` and the iteration's sensitivities. Returns
-    the cotangents of diagonal ``Q``'s cells and (``r > 1``) of ``Q - 1``'s.
+    The carry is the adjoint node diagonals ``q + 2``, ``q + 3`` and the ``B``
+    of the next refined diagonal; ``x`` is the unrefined diagonal ``Q``, the
+    iteration's sensitivities and which of ``Q``'s cells are on the grid
+    (with ``r > 1`` also diagonal ``Q - 1`` and its cells on the grid).
+    Returns the cotangents of diagonal ``Q``'s cells and (``r > 1``) of
+    ``Q - 1``'s, on all ``M0`` rows (``pads``: the zeros of the rows before and after).
     """
-    l2, l3, b_next, q = carry
-    now, before, sens = x
+    l2, l3, b_next = carry
+    now, sens, inside = x[:3]
     width = now.shape[-1]
     m = width * r
     zero = now[..., :1] * 0.0
 
-    def coefficients(h: Array, q: Array) -> list[Array]:
-        """``A, B`` of unrefined diagonal ``q``, zero off the grid."""
-        inside = xp.astype((rows <= q) & (rows >= q - float(n0 - 1)), now.dtype)
-        return [c * inside for c in _rows(h / float(r * r), taped=False)]
+    def coefficients(h: Array, inside: Array) -> list[Array]:
+        """``A, B`` of an unrefined diagonal, zero off the grid."""
+        return [c * inside for c in _rows(h / float(r * r) if r > 1 else h, taped=False)]
 
-    a_now, b_now = coefficients(now, q)
-    a_before, b_before = coefficients(before, q - 1.0) if r > 1 else (a_now, b_now)
-    own = last = rows * 0.0  # cotangents of diagonals Q and Q - 1
+    a_now, b_now = coefficients(now, inside)
+    a_before, b_before = coefficients(*x[3:]) if r > 1 else (a_now, b_now)
+    own = last = now * 0.0  # cotangents of diagonals Q and Q - 1
     for w in steps:
         a = _refined(a_now, a_before, w, r, xp=xp)
         b = _refined(b_now, b_before, w, r, xp=xp)
@@ -367,14 +390,10 @@ def _adjoint_block(
         own = own + xp.sum(cells[..., : w + 1], axis=-1)
         if w < r - 1:
             last = last + xp.sum(cells[..., w + 1 :], axis=-1)
-    return (l2, l3, b_next, q - 1.0), (xp.concat([own, last], axis=-1) if r > 1 else own)
-
-
-def _widened(out: Array, lo: int, hi: int, m0: int, r: int, *, xp: Namespace) -> Array:
-    """A piece's cotangents ``(..., n, k (hi - lo))`` on all ``M0`` rows: ``(..., n, k M0)``, ``k`` 1 or 2."""
-    zero = out[..., :1] * 0.0
-    halves = [out] if r == 1 else [out[..., : hi - lo], out[..., hi - lo :]]
-    return xp.concat([y for h in halves for y in ([zero] * lo + [h] + [zero] * (m0 - hi))], axis=-1)
+    halves = [own, last] if r > 1 else [own]
+    if pads is not None:  # on all M0 rows
+        halves = [xp.concat([pads[0], h, pads[1]], axis=-1) for h in halves]
+    return (l2, l3, b_next), (xp.concat(halves, axis=-1) if r > 1 else halves[0])
 
 
 def _gathered(ys: Array, r: int, *, xp: Namespace) -> Array:
