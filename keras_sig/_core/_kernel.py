@@ -184,7 +184,7 @@ def _forward(
 
     def step(carry: tuple[Any, ...], now: Array) -> tuple[tuple[Any, ...], Array]:
         d2, d1, before = carry
-        rows = _rows(now * scale, taped)  # one read of the diagonal (strided in a skewed view)
+        rows = _rows(now * scale if r > 1 else now, taped)  # one read of the diagonal
         out = []
         for w in range(r):
             c = rows if r == 1 else [_refined(a, b, w, r, xp=xp) for a, b in zip(rows, before, strict=True)]
