@@ -115,7 +115,10 @@ _COMPILED_PIECES = 1
 def _call(
     fn: Callable[..., Array], xp: Namespace, arrays: tuple[Any, ...], *, windows: bool, **static: Any
 ) -> Array:
-    """``fn(*arrays, **static)`` with the namespace's scan and gradient, jitted on JAX.
+    """``fn(*arrays, **static)``, jitted on JAX, its ``static_kernel`` made a ``Solver``.
+
+    The :class:`~keras_sig._core._kernel_gram.Solver` also holds the
+    namespace's scan and gradient and these choices:
 
     - ``windows``: on JAX, form the linear kernel's increments diagonal by
       diagonal from windows of the paths. For a Gram matrix XLA fuses them
@@ -131,9 +134,10 @@ def _call(
     """
     scan = scan_for(xp)
     pieces = _LOOP_PIECES if scan is python_scan else _COMPILED_PIECES
-    static.update(xp=xp, scan=scan, wrap=kernel_gradient_for(xp), pieces=pieces)
-    if is_jax_namespace(xp):
-        static["windows"] = windows
+    jax = is_jax_namespace(xp)
+    kernel = static.pop("static_kernel")
+    static["solver"] = _core.Solver(kernel, xp, scan, kernel_gradient_for(xp), windows and jax, pieces)
+    if jax:
         return jax_jit(fn, tuple(static))(*arrays, **static)
     with placed_like(arrays[0], xp):
         return fn(*arrays, **static)

@@ -2,23 +2,31 @@ r"""Signature kernels of pairs, Gram matrices, MMD and the scoring rule, on the 
 
 - The static kernel's increments of the two *unrefined* paths are formed here
   (:func:`increments`); :mod:`keras_sig._core._kernel` refines and solves.
-- ``wrap(forward, taped, vjp)``, where given, declares the solver's
-  hand-written gradient (increments -> kernel); the static kernel is
-  differentiated by the framework.
+- How one call solves (static kernel, namespace, loop, custom gradient) is
+  one :class:`Solver`.
 - Gram matrices of one batch against itself solve each unordered pair once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from keras_sig._core._kernel import skew, skew_padded, solve, solve_taped, solve_vjp
 from keras_sig._lib._namespace import device_of
 from keras_sig._lib._scan import Scan
 from keras_sig._lib._typing import Array, Namespace
 
-__all__ = ["double_difference", "gram", "increments", "linear_increments", "mmd", "score", "sig_kernel"]
+__all__ = [
+    "Solver",
+    "double_difference",
+    "gram",
+    "increments",
+    "linear_increments",
+    "mmd",
+    "score",
+    "sig_kernel",
+]
 
 
 # --------------------------------------------------------------------------- static kernels
@@ -56,55 +64,48 @@ def increments(static_kernel: Any, x: Array, y: Array, *, xp: Namespace) -> Arra
 # --------------------------------------------------------------------------- the kernel
 
 
+class Solver(NamedTuple):
+    """How the kernels of one call are solved (built by :mod:`keras_sig._kernels_api`).
+
+    - ``static_kernel``: ``None`` (linear) or the increments' maker (:func:`increments`).
+    - ``xp``, ``scan``: the namespace and its loop.
+    - ``wrap(forward, taped, vjp)``: declares the solver's hand-written gradient;
+      ``None`` where the framework has no autodiff. The static kernel and the
+      skewing are differentiated by the framework.
+    - ``windows``: the linear kernel's increments formed diagonal by diagonal
+      (:func:`_skewed`).
+    - ``pieces``: the solver's loop pieces per triangle
+      (:func:`keras_sig._core._kernel.solve`).
+    """
+
+    static_kernel: Any
+    xp: Namespace
+    scan: Scan
+    wrap: Callable[..., Callable[[Array], Array]] | None
+    windows: bool = False
+    pieces: int = 1
+
+
 def sig_kernel(
     x: Array,
     y: Array,
     *,
     orders: tuple[int, int],
-    static_kernel: Any,
     normalize: bool,
-    xp: Namespace,
-    scan: Scan,
-    wrap: Callable[..., Callable[[Array], Array]] | None,
-    windows: bool = False,
-    pieces: int = 1,
+    solver: Solver,
 ) -> Array:
-    """k(x, y) of paths ``(..., L1, d)`` and ``(..., L2, d)`` (leading axes broadcast).
-
-    ``wrap(forward, taped, vjp)``, where given, declares the hand-written
-    gradient of the PDE solve (skewed increments -> kernel); the static
-    kernel and the skewing are differentiated by the framework. ``windows``
-    forms the linear kernel's increments diagonal by diagonal (:func:`_skewed`).
-    """
-    opts = {
-        "static_kernel": static_kernel,
-        "xp": xp,
-        "scan": scan,
-        "wrap": wrap,
-        "windows": windows,
-        "pieces": pieces,
-    }
-    value = _kernel(x, y, orders=orders, **opts)
+    """k(x, y) of paths ``(..., L1, d)`` and ``(..., L2, d)`` (leading axes broadcast)."""
+    value = _kernel(x, y, orders=orders, solver=solver)
     if not normalize:
         return value
-    kx = _kernel(x, x, orders=(orders[0], orders[0]), **opts)
-    ky = _kernel(y, y, orders=(orders[1], orders[1]), **opts)
+    kx = _kernel(x, x, orders=(orders[0], orders[0]), solver=solver)
+    ky = _kernel(y, y, orders=(orders[1], orders[1]), solver=solver)
     return value / (kx * ky) ** 0.5
 
 
-def _kernel(
-    x: Array,
-    y: Array,
-    *,
-    orders: tuple[int, int],
-    static_kernel: Any,
-    xp: Namespace,
-    scan: Scan,
-    wrap: Callable[..., Callable[[Array], Array]] | None,
-    windows: bool = False,
-    pieces: int = 1,
-) -> Array:
-    s, order = _skewed(x, y, orders=orders, static_kernel=static_kernel, windows=windows, xp=xp)
+def _kernel(x: Array, y: Array, *, orders: tuple[int, int], solver: Solver) -> Array:
+    xp, scan, wrap, pieces = solver.xp, solver.scan, solver.wrap, solver.pieces
+    s, order = _skewed(x, y, orders=orders, static_kernel=solver.static_kernel, windows=solver.windows, xp=xp)
     if s.shape[-1] == 0:  # a constant path: only the scalar term, 1
         return xp.sum(s, axis=(-2, -1)) * 0.0 + 1.0
 
@@ -218,23 +219,11 @@ def gram(
     y: Array | None,
     *,
     orders: tuple[int, int],
-    static_kernel: Any,
     normalize: bool,
-    xp: Namespace,
-    scan: Scan,
-    wrap: Any,
-    windows: bool = False,
-    pieces: int = 1,
+    solver: Solver,
 ) -> Array:
     """The Gram matrix ``(*b1, *b2)`` of ``x`` ``(*b1, L1, d)`` against ``y`` (``None``: ``x``, symmetric)."""
-    opts = {
-        "static_kernel": static_kernel,
-        "xp": xp,
-        "scan": scan,
-        "wrap": wrap,
-        "windows": windows,
-        "pieces": pieces,
-    }
+    xp = solver.xp
     b1 = tuple(x.shape[:-2])
     symmetric = y is None and None not in b1 and orders[0] == orders[1]
     if y is None and not symmetric:
@@ -243,7 +232,7 @@ def gram(
         flat, n = _flat(x, xp=xp)
         rows, cols = _pair_indices(n, strict=False)
         r, c = _indices(rows, flat, xp=xp), _indices(cols, flat, xp=xp)
-        tri = _kernel(xp.take(flat, r, axis=0), xp.take(flat, c, axis=0), orders=orders, **opts)
+        tri = _kernel(xp.take(flat, r, axis=0), xp.take(flat, c, axis=0), orders=orders, solver=solver)
         position = {pair: t for t, pair in enumerate(zip(rows, cols, strict=True))}
         index = [position[(min(i, j), max(i, j))] for i in range(n) for j in range(n)]
         idx = _indices(index, flat, xp=xp)
@@ -255,11 +244,11 @@ def gram(
     b2 = tuple(y.shape[:-2])
     if not symmetric:
         xo, yo = _outer(x, y, len(b1), len(b2))
-        out = _kernel(xo, yo, orders=orders, **opts)
+        out = _kernel(xo, yo, orders=orders, solver=solver)
         if not normalize:
             return out
-    kx = _kernel(x, x, orders=(orders[0], orders[0]), **opts)
-    ky = _kernel(y, y, orders=(orders[1], orders[1]), **opts) if not symmetric else kx
+    kx = _kernel(x, x, orders=(orders[0], orders[0]), solver=solver)
+    ky = _kernel(y, y, orders=(orders[1], orders[1]), solver=solver) if not symmetric else kx
     kxo, kyo = kx[(..., *([None] * len(b2)))], ky[(*([None] * len(b1)), ...)]
     return out / (kxo * kyo) ** 0.5
 
@@ -275,15 +264,14 @@ def _flat(x: Array, *, xp: Namespace) -> tuple[Array, Any]:
     return xp.reshape(x, (n, *x.shape[-2:])), n
 
 
-def _within(
-    x: Array, *, orders: tuple[int, int], unbiased: bool, opts: dict[str, Any], xp: Namespace
-) -> Array:
+def _within(x: Array, *, orders: tuple[int, int], unbiased: bool, solver: Solver) -> Array:
     """The mean of ``k(x_i, x_j)`` over ``i != j`` (``unbiased``) or over all pairs, ``x`` ``(n, L, d)``."""
+    xp = solver.xp
     n = x.shape[0]
     if not isinstance(n, int):  # unknown when tracing: the whole Gram matrix, less its diagonal
         xo, yo = _outer(x, x, 1, 1)
-        everything = xp.sum(_kernel(xo, yo, orders=orders, **opts))
-        diagonal = _kernel(x, x, orders=orders, **opts)
+        everything = xp.sum(_kernel(xo, yo, orders=orders, solver=solver))
+        diagonal = _kernel(x, x, orders=orders, solver=solver)
         count = xp.sum(xp.ones_like(diagonal))
         if unbiased:
             return (everything - xp.sum(diagonal)) / (count * (count - 1.0))
@@ -292,11 +280,13 @@ def _within(
     total = None
     if rows:
         r, c = _indices(rows, x, xp=xp), _indices(cols, x, xp=xp)
-        total = 2.0 * xp.sum(_kernel(xp.take(x, r, axis=0), xp.take(x, c, axis=0), orders=orders, **opts))
+        total = 2.0 * xp.sum(
+            _kernel(xp.take(x, r, axis=0), xp.take(x, c, axis=0), orders=orders, solver=solver)
+        )
     if unbiased:
         assert total is not None
         return total / float(n * (n - 1))
-    diag = xp.sum(_kernel(x, x, orders=orders, **opts))
+    diag = xp.sum(_kernel(x, x, orders=orders, solver=solver))
     return (diag if total is None else total + diag) / float(n * n)
 
 
@@ -306,28 +296,16 @@ def mmd(
     *,
     unbiased: bool,
     orders: tuple[int, int],
-    static_kernel: Any,
-    xp: Namespace,
-    scan: Scan,
-    wrap: Any,
-    windows: bool = False,
-    pieces: int = 1,
+    solver: Solver,
 ) -> Array:
     """The squared MMD of the samples ``x`` ``(..., L1, d)`` and ``y`` ``(..., L2, d)`` (a 0-d array)."""
-    opts = {
-        "static_kernel": static_kernel,
-        "xp": xp,
-        "scan": scan,
-        "wrap": wrap,
-        "windows": windows,
-        "pieces": pieces,
-    }
+    xp = solver.xp
     xf, _ = _flat(x, xp=xp)
     yf, _ = _flat(y, xp=xp)
-    kxx = _within(xf, orders=(orders[0], orders[0]), unbiased=unbiased, opts=opts, xp=xp)
-    kyy = _within(yf, orders=(orders[1], orders[1]), unbiased=unbiased, opts=opts, xp=xp)
+    kxx = _within(xf, orders=(orders[0], orders[0]), unbiased=unbiased, solver=solver)
+    kyy = _within(yf, orders=(orders[1], orders[1]), unbiased=unbiased, solver=solver)
     xo, yo = _outer(xf, yf, 1, 1)
-    cross = _kernel(xo, yo, orders=orders, **opts)
+    cross = _kernel(xo, yo, orders=orders, solver=solver)
     kxy = xp.sum(cross) / xp.sum(xp.ones_like(cross))
     return kxx + kyy - 2.0 * kxy
 
@@ -338,26 +316,14 @@ def score(
     *,
     lam: float,
     orders: tuple[int, int],
-    static_kernel: Any,
-    xp: Namespace,
-    scan: Scan,
-    wrap: Any,
-    windows: bool = False,
-    pieces: int = 1,
+    solver: Solver,
 ) -> Array:
     """``lam * mean_{i != j} k(x_i, x_j) - 2 mean_i k(x_i, y)``, one per path of ``y`` ``(*b, L2, d)``."""
-    opts = {
-        "static_kernel": static_kernel,
-        "xp": xp,
-        "scan": scan,
-        "wrap": wrap,
-        "windows": windows,
-        "pieces": pieces,
-    }
+    xp = solver.xp
     xf, _ = _flat(x, xp=xp)
-    kxx = _within(xf, orders=(orders[0], orders[0]), unbiased=True, opts=opts, xp=xp)
+    kxx = _within(xf, orders=(orders[0], orders[0]), unbiased=True, solver=solver)
     b2 = tuple(y.shape[:-2])
     xo, yo = _outer(xf, y, 1, len(b2))
-    cross = _kernel(xo, yo, orders=orders, **opts)
+    cross = _kernel(xo, yo, orders=orders, solver=solver)
     kxy = xp.sum(cross, axis=0) / xp.sum(xp.ones_like(cross), axis=0)
     return lam * kxx - 2.0 * kxy
