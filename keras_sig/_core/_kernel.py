@@ -17,26 +17,22 @@ How it is laid out:
   of every pair's grid at once. The loop is a
   :class:`~keras_sig._lib._scan.Scan` (a Python loop, ``jax.lax.scan``, a TF
   while-loop): a compiled program does not grow with the lengths.
-- Only the *unrefined* grid ``(..., M0, N0)`` is stored, skewed (cell
-  ``(i, j)`` at ``(i + j, i)``, by reshapes), with the coefficients of each
-  cell beside it. Both paths are refined ``r = 2**order`` times (a pair of
-  unequal orders first splits the grid's rows or columns to equalise them).
+- Only the *unrefined* grid ``(..., M0, N0)`` of increments is stored,
+  skewed (cell ``(i, j)`` at ``(i + j, i)``, by reshapes); the scheme's
+  coefficients are formed in-step. Both paths are refined ``r = 2**order``
+  times (unequal orders first split the grid's rows or columns).
 - A refined anti-diagonal ``q = r Q + w`` (``0 <= w < r``) crosses only the
-  unrefined anti-diagonals ``Q`` and ``Q - 1``: refined row ``r i0 + u``
-  reads unrefined cell ``(i0, Q - i0)`` where ``u <= w``, else
-  ``(i0, Q - 1 - i0)``. So one iteration of the loop takes one unrefined
-  anti-diagonal and runs its ``r`` refined steps (unrolled), each picking
-  its coefficients with one ``where``: no gather, and the refined grid is
-  never formed.
-- The grid's shorter side ``M0`` runs along the anti-diagonal (the scheme is
-  symmetric in the two paths). Cells off the grid hold a zero increment
-  (``A = B = 1``) in the forward, which keeps the boundary value 1 left of
-  the grid, and zero coefficients in the adjoint.
-- The backward (:func:`solve_vjp`) is the adjoint scheme, solved from the far
-  corner back, with the same iterations. It needs each refined cell's
-  sensitivity ``dK/dh``, which the forward's own steps write
-  (:func:`solve_taped`): a tape of the refined grid's size. The cotangents of
-  the refined cells are summed per unrefined cell inside the loop.
+  unrefined anti-diagonals ``Q`` and ``Q - 1`` (refined row ``r i0 + u``
+  reads ``Q``'s cell where ``u <= w``), so one iteration takes one unrefined
+  anti-diagonal and runs its ``r`` refined steps, unrolled: the refined grid
+  is never formed.
+- The shorter side ``M0`` runs along the anti-diagonal (the scheme is
+  symmetric). Cells off the grid have zero increments (``A = B = 1``) in the
+  forward, zero coefficients in the adjoint; the loop runs in pieces that
+  skip most of them (:func:`_pieces`).
+- The backward (:func:`solve_vjp`) is the adjoint scheme, from the far
+  corner back, on the same iterations, with each refined cell's
+  sensitivity ``dK/dh`` taped by the forward (:func:`solve_taped`).
 """
 
 from __future__ import annotations
