@@ -140,18 +140,23 @@ def _window(s: Array, qa: int, qb: int, lo: int, hi: int, *, xp: Namespace) -> A
     return xp.reshape(xp.reshape(window, (-1,)), shape)
 
 
+def _zeros(like: Array, k: int, *, xp: Namespace) -> Array:
+    """Zeros ``(..., k)`` with ``like``'s leading axes, dtype and device (the batch may be unknown)."""
+    return like[..., :1] * 0.0 + xp.astype(xp.arange(k, device=device_of(like, xp)), like.dtype) * 0.0
+
+
 def _moved(a: Array, drop: int, grow: int, fill: Array, *, xp: Namespace) -> Array:
-    """``a`` without its first ``drop`` entries (axis -1), ``grow`` copies of ``fill`` ``(..., 1)`` after."""
+    """``a`` without its first ``drop`` entries (axis -1), ``grow`` entries of ``fill`` ``(..., 1)`` after."""
     if drop:
         a = a[..., drop:]
-    return xp.concat([a, *[fill] * grow], axis=-1) if grow else a
+    return xp.concat([a, fill + _zeros(fill, grow, xp=xp)], axis=-1) if grow else a
 
 
 def _trimmed(a: Array, drop: int, grow: int, *, xp: Namespace) -> Array:
     """``a`` with ``grow`` zeros before it (axis -1) and its last ``drop`` entries cut."""
     if drop:
         a = a[..., : a.shape[-1] - drop]
-    return xp.concat([*[a[..., :1] * 0.0] * grow, a], axis=-1) if grow else a
+    return xp.concat([_zeros(a, grow, xp=xp), a], axis=-1) if grow else a
 
 
 def _forward(
@@ -256,18 +261,18 @@ def solve_vjp(
     zero = s[..., 0, :1] * 0.0
     cuts = _pieces(s, pieces)
     _, _, lo, hi = cuts[-1]
-    nodes = zero + xp.astype(xp.arange(r * (hi - lo) + 1, device=device_of(s, xp)), s.dtype) * 0.0
+    nodes = _zeros(zero, r * (hi - lo) + 1, xp=xp)
     corner = xp.concat([nodes[..., 1:], zero + cot[..., None]], axis=-1)  # node diagonal M + N: (M, N) alone
     carry: tuple[Array, ...] = (corner, nodes, nodes[..., 1:])
-    parts: list[Array] = []  # per piece, last first: each iteration's cotangents on all M0 rows
+    parts: list[Array] = []  # each iteration's cotangents on all M0 rows, in order
     for piece, sensitivity in zip(reversed(cuts), reversed(tape), strict=True):
         _, _, new_lo, new_hi = piece
         grow, drop = lo - new_lo, hi - new_hi
         carry = tuple(_trimmed(a, r * drop, r * grow, xp=xp) for a in carry)
         lo, hi = new_lo, new_hi
         carry, outs = _adjoint_piece(carry, s, sensitivity, piece, r, xp=xp, scan=scan)
-        parts.extend(outs[::-1])
-    out = _gathered(xp.concat(parts[::-1], axis=-2), r, xp=xp)
+        parts[:0] = outs  # the pieces run backwards
+    out = _gathered(xp.concat(parts, axis=-2), r, xp=xp)
     return out * (1.0 / float(r * r)) if r > 1 else out
 
 
@@ -290,8 +295,8 @@ def _adjoint_piece(
     (diagonals ``Qa - 1 .. Qb - 1``), shared by the batch.
     """
     qa, qb, lo, hi = piece
-    outer = s.shape[-2]
-    n0 = outer - s.shape[-1]
+    outer, m0 = s.shape[-2], s.shape[-1]
+    n0 = outer - m0
     batch = tuple(s.shape[:-2])
     device = device_of(s, xp)
     q = xp.astype(xp.arange(qb - qa + 1, device=device), s.dtype)[:, None] + float(qa - 1)
@@ -300,10 +305,9 @@ def _adjoint_piece(
     # The sizes from the shapes: a TF loop's stacked tape may not know them.
     sens = xp.reshape(sensitivity, (*batch, qb - qa, r * r * (hi - lo)))
     full = range(r - 1, -1, -1)
-    m0 = s.shape[-1]
     pads = None
     if (lo, hi) != (0, m0):  # the cotangents come on all M0 rows
-        pads = tuple(xp.zeros((*batch, k), dtype=s.dtype, device=device) for k in (lo, m0 - hi))
+        pads = (_zeros(s[..., 0, :], lo, xp=xp), _zeros(s[..., 0, :], m0 - hi, xp=xp))
 
     first = max(qa - 1, 0)
     d = _window(s, first, qb, lo, hi, xp=xp)  # diagonals first .. Qb - 1
@@ -367,7 +371,7 @@ def _adjoint_block(
 
     def coefficients(h: Array, inside: Array) -> list[Array]:
         """``A, B`` of an unrefined diagonal, zero off the grid."""
-        return [c * inside for c in _rows(h / float(r * r) if r > 1 else h, taped=False)]
+        return [c * inside for c in _rows(h * (1.0 / float(r * r)) if r > 1 else h, taped=False)]
 
     a_now, b_now = coefficients(now, inside)
     a_before, b_before = coefficients(*x[3:]) if r > 1 else (a_now, b_now)
