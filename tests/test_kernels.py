@@ -267,6 +267,66 @@ def test_jax_gradients(mmd_case):
         np.testing.assert_allclose(np.asarray(adjoint), np.asarray(plain), rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("order", [0, 2])
+def test_in_step_linear_increments_match_the_skewed_grid(backend, dtype, order, rng):
+    """The core's in-step solve (each diagonal's increments formed in the loop) on every namespace."""
+    from keras_sig._core import _kernel as core
+    from keras_sig._lib._namespace import array_namespace
+    from keras_sig._lib._scan import scan_for
+
+    tol = KERNEL_TOL[dtype]
+    dx = (rng.normal(size=(3, 1, 4, 2)) * 0.3).astype(dtype)  # batches broadcast: (3, 1) with (1, 2)
+    dy = (rng.normal(size=(1, 2, 7, 2)) * 0.3).astype(dtype)
+    a, b = backend.asarray(dx), backend.asarray(dy)
+    xp = array_namespace(a)
+    value = core.solve_linear(a, b, order, xp=xp, scan=scan_for(xp))
+    grid = np.matmul(dx.astype("float64"), np.swapaxes(dy, -1, -2).astype("float64"))
+    expected = core.solve(core.skew(grid, xp=np), order, xp=np, scan=scan_for(np))
+    assert value.dtype == backend.dtype(dtype)
+    np.testing.assert_allclose(_numpy(backend, value), expected, **tol)
+
+
+@pytest.mark.skipif("jax" not in BACKENDS_BY_NAME, reason="jax is not in this session's backends")
+def test_jax_in_step_path(monkeypatch, mmd_case, rng):
+    """JAX forms large linear grids in-step; forced here on small ones: values and gradients."""
+    jax = BACKENDS_BY_NAME["jax"].module
+    jnp = jax.numpy
+    from keras_sig import _kernels_api
+
+    X, Y, gx, gy = mmd_case
+    x = _paths(rng, (3, 1, 6, 2))
+    y = _paths(rng, (2, 9, 2))
+    cases = {
+        "kernel": lambda a, b: keras_sig.sig_kernel(a, b, dyadic_order=(1, 0)),
+        "gram": lambda a, b: keras_sig.sig_kernel_gram(a[:, 0], b, dyadic_order=1, normalize=True),
+        "gram_self": lambda a, b: keras_sig.sig_kernel_gram(b),
+        "score": lambda a, b: keras_sig.sig_score(a[:, 0], b[0]),
+    }
+    grid = {
+        k: (np.asarray(f(x, y)), jax.grad(lambda a, b, f=f: jnp.sum(jnp.sin(f(a, b))), (0, 1)))
+        for k, f in cases.items()
+    }
+    expected = {
+        k: [np.asarray(g) for g in grad(jnp.asarray(x), jnp.asarray(y))] for k, (_, grad) in grid.items()
+    }
+    monkeypatch.setattr(_kernels_api, "_IN_STEP_CELLS", 0)
+    for name, f in cases.items():
+        np.testing.assert_allclose(
+            np.asarray(f(jnp.asarray(x), jnp.asarray(y))), grid[name][0], rtol=1e-11, atol=1e-13
+        )
+        got = jax.grad(lambda a, b, f=f: jnp.sum(jnp.sin(f(a, b))), (0, 1))(jnp.asarray(x), jnp.asarray(y))
+        for g, e in zip(got, expected[name], strict=True):
+            assert g.shape == e.shape
+            np.testing.assert_allclose(np.asarray(g), e, rtol=1e-9, atol=1e-11)
+    da, db = jax.jit(jax.grad(lambda a, b: keras_sig.sig_mmd(a, b, dyadic_order=1), (0, 1)))(
+        jnp.asarray(X), jnp.asarray(Y)
+    )
+    np.testing.assert_allclose(np.asarray(da), gx, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(np.asarray(db), gy, rtol=1e-6, atol=1e-8)
+    constant = keras_sig.sig_kernel(jnp.ones((2, 1, 2)), jnp.asarray(y))  # a length-1 path: kernel 1
+    np.testing.assert_array_equal(np.asarray(constant), [1.0, 1.0])
+
+
 @pytest.mark.skipif(
     "tensorflow" not in BACKENDS_BY_NAME, reason="tensorflow is not in this session's backends"
 )

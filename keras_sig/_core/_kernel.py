@@ -19,7 +19,9 @@ How it is laid out:
   while-loop): a compiled program does not grow with the lengths.
 - Only the *unrefined* grid ``(..., M0, N0)`` of increments is stored,
   skewed (cell ``(i, j)`` at ``(i + j, i)``, by reshapes); the scheme's
-  coefficients are formed in-step. Both paths are refined ``r = 2**order``
+  coefficients are formed in-step. For the linear kernel's value the grid
+  need not be stored at all: :func:`solve_linear` forms each diagonal's
+  increments in-step from the two paths' increments. Both paths are refined ``r = 2**order``
   times (unequal orders first split the grid's rows or columns).
 - A refined anti-diagonal ``q = r Q + w`` (``0 <= w < r``) crosses only the
   unrefined anti-diagonals ``Q`` and ``Q - 1`` (refined row ``r i0 + u``
@@ -44,7 +46,7 @@ from keras_sig._lib._namespace import device_of, static_dim
 from keras_sig._lib._scan import Scan
 from keras_sig._lib._typing import Array, Namespace
 
-__all__ = ["skew", "skew_padded", "solve", "solve_taped", "solve_vjp", "unskew"]
+__all__ = ["skew", "skew_padded", "solve", "solve_linear", "solve_taped", "solve_vjp", "unskew"]
 
 
 def skew(t: Array, *, xp: Namespace) -> Array:
@@ -159,20 +161,72 @@ def _trimmed(a: Array, drop: int, grow: int, *, xp: Namespace) -> Array:
     return xp.concat([_zeros(a, grow, xp=xp), a], axis=-1) if grow else a
 
 
+class _Skewed:
+    """The loop's input from skewed increments ``(..., M0 + N0, M0)``: each piece reads its window."""
+
+    def __init__(self, s: Array, pieces: int, *, xp: Namespace) -> None:
+        self.s, self.xp = s, xp
+        self.cuts = _pieces(s, pieces)
+        self.unit = s[..., 0, :1] * 0.0 + 1.0
+
+    def inputs(self, piece: tuple[int, int, int, int]) -> tuple[Array, tuple[Array, ...]]:
+        """The loop's input for ``piece`` (:func:`_pieces`), and the carry ``read`` starts from."""
+        return _window(self.s, *piece, xp=self.xp), ()
+
+    @staticmethod
+    def read(extra: tuple[Array, ...], now: Array) -> tuple[tuple[Array, ...], Array]:
+        """The carry ``extra`` and the diagonal's increments from the loop's entry (here the same)."""
+        return extra, now
+
+
+class _Paths:
+    """The loop's input from the two paths' increments: the linear kernel's diagonal formed in-step.
+
+    ``dx`` ``(..., M0, d)`` and ``dy`` ``(..., N0, d)`` with ``M0 <= N0`` (leading
+    axes broadcast). The loop carries a window ``W`` ``(..., d, M0)``,
+    ``W[..., :, i] = dy[q - i]`` (zero off the grid), shifted by one of ``dy``'s
+    rows per diagonal; the diagonal's increments are ``sum_c dx[..., i, c] W[..., c, i]``.
+    No grid-sized array is formed: for a Gram matrix of broadcast batches the
+    window is one per path of ``dy``. One piece (all rows).
+    """
+
+    def __init__(self, dx: Array, dy: Array, *, xp: Namespace) -> None:
+        self.xp = xp
+        m0, n0 = dx.shape[-2], dy.shape[-2]
+        self.dxc = xp.matrix_transpose(dx)  # (..., d, M0)
+        self.rows = xp.concat([dy, xp.zeros_like(dy[..., :m0, :])], axis=-2)  # diagonal q reads row q
+        self.window = xp.zeros_like(xp.matrix_transpose(self.rows[..., :m0, :]))
+        self.unit = self.dxc[..., 0, :1] * 0.0 + self.window[..., 0, :1] * 0.0 + 1.0
+        self.cuts = [(0, m0 + n0, 0, m0)]
+
+    def inputs(self, piece: tuple[int, int, int, int]) -> tuple[Array, tuple[Array, ...]]:
+        """``dy``'s rows, one per diagonal, and the empty window."""
+        assert piece == self.cuts[0]  # one piece: all diagonals, all rows
+        return self.rows, (self.window,)
+
+    def read(self, extra: tuple[Array, ...], row: Array) -> tuple[tuple[Array, ...], Array]:
+        """The window shifted by ``dy``'s ``row``, and the diagonal's increments ``(..., M0)``."""
+        xp = self.xp
+        (window,) = extra
+        window = xp.concat([row[..., :, None], window[..., :, :-1]], axis=-1)
+        return (window,), xp.sum(self.dxc * window, axis=-2)
+
+
 def _forward(
-    s: Array, order: int, *, xp: Namespace, scan: Scan, taped: bool, pieces: int
+    source: _Skewed | _Paths, order: int, *, xp: Namespace, scan: Scan, taped: bool
 ) -> tuple[Array, list[Array]]:
     """K at the far corner ``(...)``; with ``taped`` also each refined cell's ``dK/dh``.
 
     The sensitivities come as one array per piece (:func:`_pieces`),
     ``(..., Qb - Qa, r * r * (hi - lo))``; without ``taped`` the list is empty.
 
-    Iteration ``Q`` takes the unrefined diagonal ``s[..., Q, lo:hi]`` and runs
-    the refined diagonals ``r Q .. r Q + r - 1``. The carry holds the last two
-    anti-diagonals of nodes, ``d2`` (diagonal ``q``) and ``d1`` (diagonal
-    ``q + 1``), rows ``r lo .. r hi``, and the previous unrefined diagonal's
-    coefficients; refined step ``q`` computes the nodes ``(i + 1, q - i + 1)``.
-    A node's sensitivity to its cell's increment, ``(K[i+1, j] + K[i, j+1])
+    Iteration ``Q`` takes the unrefined diagonal ``Q``'s increments on rows
+    ``lo:hi`` (from ``source``) and runs the refined diagonals ``r Q .. r Q
+    + r - 1``. The carry holds the last two anti-diagonals of nodes, ``d2``
+    (diagonal ``q``) and ``d1`` (diagonal ``q + 1``), rows ``r lo .. r hi``,
+    the previous unrefined diagonal's coefficients and what ``source`` reads
+    with; refined step ``q`` computes the nodes ``(i + 1, q - i + 1)``. A
+    node's sensitivity to its cell's increment, ``(K[i+1, j] + K[i, j+1])
     (1/2 + h/6) + K[i, j] h/6``, reads the same two diagonals.
 
     Between pieces the carry loses rows at the bottom (past the grid: their
@@ -181,10 +235,11 @@ def _forward(
     """
     r = 1 << order
     scale = 1.0 / float(r * r)  # the refined cells' share of an increment
-    unit = s[..., 0, :1] * 0.0 + 1.0
+    unit = source.unit
 
-    def step(carry: tuple[Any, ...], now: Array) -> tuple[tuple[Any, ...], Array]:
-        d2, d1, before = carry
+    def step(carry: tuple[Any, ...], x: Array) -> tuple[tuple[Any, ...], Array]:
+        d2, d1, before, extra = carry
+        extra, now = source.read(extra, x)
         rows = _rows(now * scale if r > 1 else now, taped)  # one read of the diagonal
         out = []
         for w in range(r):
@@ -195,14 +250,15 @@ def _forward(
                 out.append(pair * c[2] + d2[..., :-1] * c[3])
             d2, d1 = d1, xp.concat([d1[..., :1], inner], axis=-1)
         # The coefficients are carried only where a refined step reads the previous diagonal's.
-        return (d2, d1, tuple(rows) if r > 1 else ()), (xp.concat(out, axis=-1) if taped else d1)
+        carry = (d2, d1, tuple(rows) if r > 1 else (), extra)
+        return carry, (xp.concat(out, axis=-1) if taped else d1)
 
     pad = _rows(unit * 0.0, taped)  # the coefficients of a zero increment
     d2 = d1 = unit  # node row 0 alone
     before: tuple[Array, ...] = ()
     lo = hi = 0
     tapes = []
-    for qa, qb, new_lo, new_hi in _pieces(s, pieces):
+    for qa, qb, new_lo, new_hi in source.cuts:
         drop, grow = new_lo - lo, new_hi - hi
         d2, d1 = (_moved(d, r * drop, r * grow, unit, xp=xp) for d in (d2, d1))
         if r > 1:
@@ -210,10 +266,9 @@ def _forward(
             old = before or tuple(p[..., :0] for p in pad)
             before = tuple(_moved(b, drop, grow, p, xp=xp) for b, p in zip(old, pad, strict=True))
         lo, hi = new_lo, new_hi
+        xs, extra = source.inputs((qa, qb, lo, hi))
         # One unrefined diagonal per iteration: its r steps are already unrolled.
-        (d2, d1, before), ys = scan(
-            step, (d2, d1, before), _window(s, qa, qb, lo, hi, xp=xp), stream=taped, xp=xp, unroll=False
-        )
+        (d2, d1, before, _), ys = scan(step, (d2, d1, before, extra), xs, stream=taped, xp=xp, unroll=False)
         if taped:
             assert ys is not None
             tapes.append(ys)
@@ -226,7 +281,17 @@ def solve(s: Array, order: int, *, xp: Namespace, scan: Scan, pieces: int = 1) -
 
     Both paths refined ``2**order`` times; the loop cut in :func:`_pieces`.
     """
-    value, _ = _forward(s, order, xp=xp, scan=scan, taped=False, pieces=pieces)
+    value, _ = _forward(_Skewed(s, pieces, xp=xp), order, xp=xp, scan=scan, taped=False)
+    return value
+
+
+def solve_linear(dx: Array, dy: Array, order: int, *, xp: Namespace, scan: Scan) -> Array:
+    """:func:`solve` of the linear kernel's increments ``<dx_i, dy_j>``, formed diagonal by diagonal.
+
+    ``dx`` ``(..., M0, d)``, ``dy`` ``(..., N0, d)``, ``M0 <= N0``, leading axes
+    broadcast. The same value as ``solve(skew(dx @ dy^T))`` without the grid.
+    """
+    value, _ = _forward(_Paths(dx, dy, xp=xp), order, xp=xp, scan=scan, taped=False)
     return value
 
 
@@ -234,7 +299,7 @@ def solve_taped(
     s: Array, order: int, *, xp: Namespace, scan: Scan, pieces: int = 1
 ) -> tuple[Array, list[Array]]:
     """:func:`solve`, and the tape :func:`solve_vjp` takes with the same ``pieces``: each cell's ``dK/dh``."""
-    return _forward(s, order, xp=xp, scan=scan, taped=True, pieces=pieces)
+    return _forward(_Skewed(s, pieces, xp=xp), order, xp=xp, scan=scan, taped=True)
 
 
 def solve_vjp(

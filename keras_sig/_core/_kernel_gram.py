@@ -9,10 +9,12 @@ r"""Signature kernels of pairs, Gram matrices, MMD and the scoring rule, on the 
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from keras_sig._core._kernel import skew, skew_padded, solve, solve_taped, solve_vjp
+from keras_sig._core._kernel import skew, skew_padded, solve, solve_linear, solve_taped, solve_vjp, unskew
 from keras_sig._lib._namespace import device_of
 from keras_sig._lib._scan import Scan
 from keras_sig._lib._typing import Array, Namespace
@@ -72,8 +74,10 @@ class Solver(NamedTuple):
     - ``wrap(forward, taped, vjp)``: declares the solver's hand-written gradient;
       ``None`` where the framework has no autodiff. The static kernel and the
       skewing are differentiated by the framework.
-    - ``windows``: the linear kernel's increments formed diagonal by diagonal
-      (:func:`_skewed`).
+    - ``in_step``: the least grid (cells, pairs included) on which the linear
+      kernel's increments are formed from products of the paths' increments,
+      not as a matrix product: in-step for the value, fused with the skew for
+      the gradient's tape (:func:`_kernel_in_step`); ``None``: never.
     - ``pieces``: the solver's loop pieces per triangle
       (:func:`keras_sig._core._kernel.solve`).
     """
@@ -82,7 +86,7 @@ class Solver(NamedTuple):
     xp: Namespace
     scan: Scan
     wrap: Callable[..., Callable[[Array], Array]] | None
-    windows: bool = False
+    in_step: int | None = None
     pieces: int = 1
 
 
@@ -105,7 +109,9 @@ def sig_kernel(
 
 def _kernel(x: Array, y: Array, *, orders: tuple[int, int], solver: Solver) -> Array:
     xp, scan, wrap, pieces = solver.xp, solver.scan, solver.wrap, solver.pieces
-    s, order = _skewed(x, y, orders=orders, static_kernel=solver.static_kernel, windows=solver.windows, xp=xp)
+    if solver.static_kernel is None and solver.in_step is not None and _cells(x, y) >= solver.in_step:
+        return _kernel_in_step(x, y, orders=orders, solver=solver)
+    s, order = _skewed(x, y, orders=orders, static_kernel=solver.static_kernel, xp=xp)
     if s.shape[-1] == 0:  # a constant path: only the scalar term, 1
         return xp.sum(s, axis=(-2, -1)) * 0.0 + 1.0
 
@@ -124,6 +130,66 @@ def _kernel(x: Array, y: Array, *, orders: tuple[int, int], solver: Solver) -> A
     return wrap(forward, taped, vjp)(s)
 
 
+def _cells(x: Array, y: Array) -> float:
+    """The cells of the grids of ``x`` ``(..., L1, d)`` against ``y`` (batches broadcast).
+
+    ``inf`` where a size is unknown (traced).
+    """
+    sizes = [
+        n if m == 1 else m for n, m in itertools.zip_longest(x.shape[-3::-1], y.shape[-3::-1], fillvalue=1)
+    ]
+    cells = 1.0
+    for n in (*sizes, x.shape[-2] - 1, y.shape[-2] - 1):
+        if not isinstance(n, int):
+            return math.inf
+        cells *= n
+    return cells
+
+
+def _kernel_in_step(x: Array, y: Array, *, orders: tuple[int, int], solver: Solver) -> Array:
+    """:func:`_kernel` of the linear kernel formed in-step (``Solver.in_step``): no grid for the value.
+
+    The solver's input is the pair ``(dx, dy)`` (JAX's custom gradient takes a
+    tuple): the value forms each diagonal's increments in-step
+    (:func:`~keras_sig._core._kernel.solve_linear`); the gradient's tape and
+    adjoint take the skewed grid of products (:func:`_products`), and the
+    grid's cotangent ``G`` is pulled back by hand: ``dx``'s is ``G dy``,
+    ``dy``'s is ``G^T dx`` (summed over the axes the two broadcast along).
+    """
+    xp, scan, wrap = solver.xp, solver.scan, solver.wrap
+    dx, dy, order = _linear_steps(x, y, orders=orders, xp=xp)
+    if dx.shape[-2] == 0:  # a constant path: only the scalar term, 1
+        return xp.sum(dx, axis=(-2, -1)) * 0.0 + xp.sum(dy, axis=(-2, -1)) * 0.0 + 1.0
+
+    def forward(g: tuple[Array, Array]) -> Array:
+        return solve_linear(*g, order, xp=xp, scan=scan)
+
+    if wrap is None:
+        return forward((dx, dy))
+
+    def taped(g: tuple[Array, Array]) -> tuple[Array, list[Array]]:
+        return solve_taped(_products(*g, xp=xp), order, xp=xp, scan=scan)
+
+    def vjp(g: tuple[Array, Array], tape: list[Array], cotangent: Array) -> tuple[Array, Array]:
+        a, b = g
+        ds = solve_vjp(_products(a, b, xp=xp), order, tape, cotangent, xp=xp, scan=scan)
+        grid = unskew(ds, b.shape[-2], xp=xp)  # (..., M0, N0)
+        da = _unbroadcast(xp.matmul(grid, b), a.shape, xp=xp)
+        db = _unbroadcast(xp.matmul(xp.matrix_transpose(grid), a), b.shape, xp=xp)
+        return da, db
+
+    return wrap(forward, taped, vjp)((dx, dy))
+
+
+def _unbroadcast(g: Array, shape: tuple[Any, ...], *, xp: Namespace) -> Array:
+    """``g`` summed over the leading axes that ``shape`` lacks or has of size 1."""
+    extra = len(g.shape) - len(shape)
+    if extra:
+        g = xp.sum(g, axis=tuple(range(extra)))
+    axes = tuple(i for i, (n, m) in enumerate(zip(g.shape, shape, strict=True)) if m == 1 and n != 1)
+    return xp.sum(g, axis=axes, keepdims=True) if axes else g
+
+
 def _split(g: Array, parts: int, axis: int, *, xp: Namespace) -> Array:
     """Each entry along ``axis`` (-2 or -1) as ``parts`` entries, each ``1/parts`` of it."""
     if parts == 1:
@@ -137,7 +203,7 @@ def _split(g: Array, parts: int, axis: int, *, xp: Namespace) -> Array:
 
 
 def _skewed(
-    x: Array, y: Array, *, orders: tuple[int, int], static_kernel: Any, windows: bool, xp: Namespace
+    x: Array, y: Array, *, orders: tuple[int, int], static_kernel: Any, xp: Namespace
 ) -> tuple[Array, int]:
     """The solver's input: the skewed unrefined increments (:func:`skew`), and the common dyadic order.
 
@@ -145,24 +211,14 @@ def _skewed(
       order is split ``2**|a - b|`` times first, so both sides are refined by
       ``2**min(a, b)`` in the solver.
     - The grid's shorter side goes first (the scheme is symmetric).
-    - ``windows`` (the linear kernel): each diagonal's increments are products
-      of ``x``'s increments with a window of ``y``'s, gathered per path (no
-      grid-sized intermediate but the result); otherwise the grid of the
-      static kernel's increments is skewed by reshapes.
+    - The linear kernel's increments are one matrix product, formed with the
+      skew's ``M0 + 1`` zero columns (:func:`_padded`).
     """
+    if static_kernel is None:
+        dx, dy, order = _linear_steps(x, y, orders=orders, xp=xp)
+        return skew_padded(xp.matmul(dx, xp.matrix_transpose(_padded(dx, dy, xp=xp))), xp=xp), order
     a, b = orders
     order = min(a, b)
-    if static_kernel is None:
-        dx = _split(_steps(x), 1 << (a - order), -2, xp=xp)
-        dy = _split(_steps(y), 1 << (b - order), -2, xp=xp)
-        if dx.shape[-2] > dy.shape[-2]:
-            dx, dy = dy, dx
-        if windows:
-            return _windowed(dx, dy, xp=xp), order
-        # The skew's M0 + 1 zero columns from the same product (zero increments after
-        # y's): a grid-sized concatenation is slow on PyTorch.
-        pad = [dy, xp.zeros_like(dy[..., :1, :]), xp.zeros_like(dy[..., : dx.shape[-2], :])]
-        return skew_padded(xp.matmul(dx, xp.matrix_transpose(xp.concat(pad, axis=-2))), xp=xp), order
     g = increments(static_kernel, x, y, xp=xp)
     g = _split(_split(g, 1 << (a - order), -2, xp=xp), 1 << (b - order), -1, xp=xp)
     if g.shape[-2] > g.shape[-1]:
@@ -170,25 +226,33 @@ def _skewed(
     return skew(g, xp=xp), order
 
 
-def _windowed(dx: Array, dy: Array, *, xp: Namespace) -> Array:
-    """``<dx_i, dy_{q - i}>`` at ``(q, i)``, zero off the grid: ``(..., M0 + N0, M0)``.
+def _linear_steps(x: Array, y: Array, *, orders: tuple[int, int], xp: Namespace) -> tuple[Array, Array, int]:
+    """The paths' increments ``dx``, ``dy`` split to the common order (the shorter first), and the order."""
+    a, b = orders
+    order = min(a, b)
+    dx = _split(_steps(x), 1 << (a - order), -2, xp=xp)
+    dy = _split(_steps(y), 1 << (b - order), -2, xp=xp)
+    return (dy, dx, order) if dx.shape[-2] > dy.shape[-2] else (dx, dy, order)
 
-    The layout of :func:`~keras_sig._core._kernel.skew`.
+
+def _padded(dx: Array, dy: Array, *, xp: Namespace) -> Array:
+    """``dy`` with the skew's ``M0 + 1`` zero rows after it (:func:`skew_padded`).
+
+    The grid's zero columns then come from the same product: a grid-sized
+    concatenation is slow on PyTorch.
     """
-    m0, n0 = dx.shape[-2], dy.shape[-2]
-    rank = max(len(dx.shape), len(dy.shape))  # leading axes aligned, as they broadcast
-    dx = xp.reshape(dx, (1,) * (rank - len(dx.shape)) + tuple(dx.shape))
-    dy = xp.reshape(dy, (1,) * (rank - len(dy.shape)) + tuple(dy.shape))
-    q = xp.arange(m0 + n0, device=device_of(dy, xp))[:, None]
-    j = q - xp.arange(m0, device=device_of(dy, xp))[None, :]
-    rows = xp.reshape(xp.where((j >= 0) & (j < n0), j, j * 0 + n0), (-1,))  # row n0: zero
-    padded = xp.concat([dy, xp.zeros_like(dy[..., :1, :])], axis=-2)
-    window = xp.reshape(xp.take(padded, rows, axis=-2), (*dy.shape[:-2], m0 + n0, m0, dy.shape[-1]))
-    # Formed diagonal-major, the layout the loop reads (XLA then drops the loop's own transpose).
-    rank = len(window.shape)
-    major = xp.permute_dims(window, (rank - 3, *range(rank - 3), rank - 2, rank - 1))
-    s = xp.sum(dx[None, ...] * major, axis=-1)  # (M0 + N0, ..., M0)
-    return xp.moveaxis(s, 0, -2)
+    return xp.concat([dy, xp.zeros_like(dy[..., :1, :]), xp.zeros_like(dy[..., : dx.shape[-2], :])], axis=-2)
+
+
+def _products(dx: Array, dy: Array, *, xp: Namespace) -> Array:
+    """The skewed increments ``<dx_i, dy_j>`` as a sum of products over channels.
+
+    XLA fuses it with the skew into one pass, where a matrix product's result
+    is stored and then copied.
+    """
+    pad = _padded(dx, dy, xp=xp)
+    channels = [dx[..., :, None, c] * pad[..., None, :, c] for c in range(dx.shape[-1])]
+    return skew_padded(sum(channels[1:], channels[0]), xp=xp)
 
 
 # --------------------------------------------------------------------------- Gram matrices, MMD, score
