@@ -115,8 +115,11 @@ def _pieces(s: Array, pieces: int) -> list[tuple[int, int, int, int]]:
     one piece). A compiled program holds one loop per piece: its size grows
     with ``pieces``, not with the lengths. Needs ``M0 <= N0``, as :func:`skew`.
     """
-    m0 = s.shape[-1]
-    p = s.shape[-2]
+    return _cuts(s.shape[-1], s.shape[-2], pieces)
+
+
+def _cuts(m0: int, p: int, pieces: int) -> list[tuple[int, int, int, int]]:
+    """:func:`_pieces` of a skewed grid of ``p`` diagonals of ``m0`` rows."""
     n0 = p - m0
     cuts = {0, p, min(m0, n0), max(m0, n0)}
     for k in range(1, pieces):
@@ -169,9 +172,11 @@ class _Skewed:
         self.cuts = _pieces(s, pieces)
         self.unit = s[..., 0, :1] * 0.0 + 1.0
 
-    def inputs(self, piece: tuple[int, int, int, int]) -> tuple[Array, tuple[Array, ...]]:
-        """The loop's input for ``piece`` (:func:`_pieces`), and the carry ``read`` starts from."""
-        return _window(self.s, *piece, xp=self.xp), ()
+        self.start: tuple[Array, ...] = ()  # what ``read`` carries
+
+    def inputs(self, piece: tuple[int, int, int, int]) -> Array:
+        """The loop's input for ``piece`` (:func:`_pieces`)."""
+        return _window(self.s, *piece, xp=self.xp)
 
     @staticmethod
     def read(extra: tuple[Array, ...], now: Array) -> tuple[tuple[Array, ...], Array]:
@@ -187,7 +192,8 @@ class _Paths:
     ``W[..., :, i] = dy[q - i]`` (zero off the grid), shifted by one of ``dy``'s
     rows per diagonal; the diagonal's increments are ``sum_c dx[..., i, c] W[..., c, i]``.
     No grid-sized array is formed: for a Gram matrix of broadcast batches the
-    window is one per path of ``dy``. One piece (all rows).
+    window is one per path of ``dy``. The pieces of ``pieces=1`` (the window
+    carried across them), so a tape matches :func:`solve_taped`'s.
     """
 
     def __init__(self, dx: Array, dy: Array, *, xp: Namespace) -> None:
@@ -195,14 +201,16 @@ class _Paths:
         m0, n0 = dx.shape[-2], dy.shape[-2]
         self.dxc = xp.matrix_transpose(dx)  # (..., d, M0)
         self.rows = xp.concat([dy, xp.zeros_like(dy[..., :m0, :])], axis=-2)  # diagonal q reads row q
-        self.window = xp.zeros_like(xp.matrix_transpose(self.rows[..., :m0, :]))
-        self.unit = self.dxc[..., 0, :1] * 0.0 + self.window[..., 0, :1] * 0.0 + 1.0
-        self.cuts = [(0, m0 + n0, 0, m0)]
+        window = xp.zeros_like(xp.matrix_transpose(self.rows[..., :m0, :]))
+        self.start = (window,)
+        self.unit = self.dxc[..., 0, :1] * 0.0 + window[..., 0, :1] * 0.0 + 1.0
+        self.cuts = _cuts(m0, m0 + n0, 1)  # the pieces of solve_taped's tape, all on all rows
 
-    def inputs(self, piece: tuple[int, int, int, int]) -> tuple[Array, tuple[Array, ...]]:
-        """``dy``'s rows, one per diagonal, and the empty window."""
-        assert piece == self.cuts[0]  # one piece: all diagonals, all rows
-        return self.rows, (self.window,)
+    def inputs(self, piece: tuple[int, int, int, int]) -> Array:
+        """``dy``'s rows of the piece's diagonals, one per diagonal."""
+        qa, qb, lo, hi = piece
+        assert (lo, hi) == (0, self.dxc.shape[-1])  # M0 <= N0: one piece per triangle spans all rows
+        return self.rows[..., qa:qb, :]
 
     def read(self, extra: tuple[Array, ...], row: Array) -> tuple[tuple[Array, ...], Array]:
         """The window shifted by ``dy``'s ``row``, and the diagonal's increments ``(..., M0)``."""
@@ -258,6 +266,7 @@ def _forward(
     before: tuple[Array, ...] = ()
     lo = hi = 0
     tapes = []
+    extra = source.start
     for qa, qb, new_lo, new_hi in source.cuts:
         drop, grow = new_lo - lo, new_hi - hi
         d2, d1 = (_moved(d, r * drop, r * grow, unit, xp=xp) for d in (d2, d1))
@@ -266,9 +275,11 @@ def _forward(
             old = before or tuple(p[..., :0] for p in pad)
             before = tuple(_moved(b, drop, grow, p, xp=xp) for b, p in zip(old, pad, strict=True))
         lo, hi = new_lo, new_hi
-        xs, extra = source.inputs((qa, qb, lo, hi))
         # One unrefined diagonal per iteration: its r steps are already unrolled.
-        (d2, d1, before, _), ys = scan(step, (d2, d1, before, extra), xs, stream=taped, xp=xp, unroll=False)
+        carry = (d2, d1, before, extra)
+        (d2, d1, before, extra), ys = scan(
+            step, carry, source.inputs((qa, qb, lo, hi)), stream=taped, xp=xp, unroll=False
+        )
         if taped:
             assert ys is not None
             tapes.append(ys)
@@ -293,6 +304,13 @@ def solve_linear(dx: Array, dy: Array, order: int, *, xp: Namespace, scan: Scan)
     """
     value, _ = _forward(_Paths(dx, dy, xp=xp), order, xp=xp, scan=scan, taped=False)
     return value
+
+
+def solve_linear_taped(
+    dx: Array, dy: Array, order: int, *, xp: Namespace, scan: Scan
+) -> tuple[Array, list[Array]]:
+    """:func:`solve_linear` and its tape (that of :func:`solve_taped` with one piece)."""
+    return _forward(_Paths(dx, dy, xp=xp), order, xp=xp, scan=scan, taped=True)
 
 
 def solve_taped(

@@ -14,7 +14,16 @@ import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from keras_sig._core._kernel import skew, skew_padded, solve, solve_linear, solve_taped, solve_vjp, unskew
+from keras_sig._core._kernel import (
+    skew,
+    skew_padded,
+    solve,
+    solve_linear,
+    solve_linear_taped,
+    solve_taped,
+    solve_vjp,
+    unskew,
+)
 from keras_sig._lib._namespace import device_of
 from keras_sig._lib._scan import Scan
 from keras_sig._lib._typing import Array, Namespace
@@ -168,7 +177,7 @@ def _kernel_in_step(x: Array, y: Array, *, orders: tuple[int, int], solver: Solv
         return forward((dx, dy))
 
     def taped(g: tuple[Array, Array]) -> tuple[Array, list[Array]]:
-        return solve_taped(_products(*g, xp=xp), order, xp=xp, scan=scan)
+        return solve_linear_taped(*g, order, xp=xp, scan=scan)
 
     def vjp(g: tuple[Array, Array], tape: list[Array], cotangent: Array) -> tuple[Array, Array]:
         a, b = g
