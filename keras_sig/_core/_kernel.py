@@ -46,7 +46,16 @@ from keras_sig._lib._namespace import device_of, static_dim
 from keras_sig._lib._scan import Scan
 from keras_sig._lib._typing import Array, Namespace
 
-__all__ = ["skew", "skew_padded", "solve", "solve_linear", "solve_taped", "solve_vjp", "unskew"]
+__all__ = [
+    "skew",
+    "skew_padded",
+    "solve",
+    "solve_linear",
+    "solve_linear_taped",
+    "solve_taped",
+    "solve_vjp",
+    "unskew",
+]
 
 
 def skew(t: Array, *, xp: Namespace) -> Array:
@@ -171,7 +180,6 @@ class _Skewed:
         self.s, self.xp = s, xp
         self.cuts = _pieces(s, pieces)
         self.unit = s[..., 0, :1] * 0.0 + 1.0
-
         self.start: tuple[Array, ...] = ()  # what ``read`` carries
 
     def inputs(self, piece: tuple[int, int, int, int]) -> Array:

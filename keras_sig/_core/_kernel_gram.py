@@ -85,8 +85,9 @@ class Solver(NamedTuple):
       skewing are differentiated by the framework.
     - ``in_step``: the least grid (cells, pairs included) on which the linear
       kernel's increments are formed from products of the paths' increments,
-      not as a matrix product: in-step for the value, fused with the skew for
-      the gradient's tape (:func:`_kernel_in_step`); ``None``: never.
+      not as a matrix product: in-step for the value and the gradient's tape,
+      a grid of products fused with the skew for the adjoint
+      (:func:`_kernel_in_step`); ``None``: never.
     - ``pieces``: the solver's loop pieces per triangle
       (:func:`keras_sig._core._kernel.solve`).
     """
@@ -160,8 +161,9 @@ def _kernel_in_step(x: Array, y: Array, *, orders: tuple[int, int], solver: Solv
 
     The solver's input is the pair ``(dx, dy)`` (JAX's custom gradient takes a
     tuple): the value forms each diagonal's increments in-step
-    (:func:`~keras_sig._core._kernel.solve_linear`); the gradient's tape and
-    adjoint take the skewed grid of products (:func:`_products`), and the
+    (:func:`~keras_sig._core._kernel.solve_linear`), and so does the
+    gradient's tape; the adjoint takes the skewed grid of products
+    (:func:`_products`), and the
     grid's cotangent ``G`` is pulled back by hand: ``dx``'s is ``G dy``,
     ``dy``'s is ``G^T dx`` (summed over the axes the two broadcast along).
     """
