@@ -221,3 +221,73 @@ def test_reference_without_iisignature_matches_the_one_with_it(monkeypatch):
     for kind in ("forward", "gradient"):
         assert without[kind].shape == with_ii[kind].shape
         assert abs(without[kind] - with_ii[kind]).max() < 1e-10
+
+
+def test_kernel_table_gives_each_row_its_ratio_to_pysiglib(tmp_path):
+    res = _results.Results(tmp_path, {"device": "gpu", "mode": "full"})
+    base = {"case": "gram-100x5", "shape": (32, 32, 100, 5), "order": 0, "dtype": "float64", "kind": "gram"}
+    res.kernel({**base, "impl": "jax", "label": "ours jax jit", "status": "ok", "median_ms": 3.0})
+    res.kernel({**base, "impl": "cupy", "label": "ours cupy", "status": "skip: needs a GPU"})
+    res.kernel({**base, "impl": "pysiglib", "label": "pySigLib", "status": "ok", "median_ms": 2.0})
+    other = {**base, "order": 2}
+    res.kernel({**other, "impl": "jax", "label": "ours jax jit", "status": "ok", "median_ms": 5.0})
+    table = (tmp_path / _results.MARKDOWN_NAME).read_text()
+    jax_row = next(line for line in table.splitlines() if line.startswith("| ours jax jit |"))
+    assert jax_row == "| ours jax jit | 3 (1.50x) | 5 |"  # no pySigLib row at order 2: no ratio
+    assert "| ours cupy | skip: needs a GPU |" in table
+    assert json.loads((tmp_path / _results.JSON_NAME).read_text())["kernels"][0]["median_ms"] == 3.0
+
+
+def test_failures_plugin_names_each_failure_as_it_is_reported(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from benchmarks.gpu import _pytest_failures
+
+    (tmp_path / "test_sample.py").write_text(
+        "import pytest\n"
+        "@pytest.fixture\n"
+        "def broken():\n    raise RuntimeError('fixture broke')\n"
+        "def test_ok():\n    pass\n"
+        "def test_bad():\n    assert 1 == 2, 'one is not two'\n"
+        "def test_error(broken):\n    pass\n"
+    )
+    out = tmp_path / "failures.txt"
+    env = {
+        **os.environ,
+        _pytest_failures.ENV: str(out),
+        _pytest_failures.STAGE_ENV: "tests",
+        "PYTHONPATH": str(ROOT),
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "benchmarks.gpu._pytest_failures",
+    ]
+    proc = subprocess.run([*cmd, str(tmp_path)], env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    text = out.read_text()
+    assert "[tests] FAILED test_sample.py::test_bad (call)" in text
+    assert "one is not two" in text
+    assert "[tests] ERROR test_sample.py::test_error (setup)" in text
+    assert "fixture broke" in text
+    assert "test_ok" not in text
+
+
+def test_worker_error_shows_the_exception_not_the_layer_arguments():
+    from benchmarks.gpu import _timing
+
+    message = (
+        "keras_layer.py exited with 1:\nTraceback (most recent call last):\n"
+        "torch._inductor.exc.InductorError: RuntimeError: out of resource\n"
+        "Arguments received by SigLayer.call():\n  • inputs=torch.Tensor(shape=(128, 500, 7))\n  • mask=None"
+    )
+    status = _timing._worker_error(RuntimeError(message))
+    assert status == "error: torch._inductor.exc.InductorError: RuntimeError: out of resource"
+    assert _timing._worker_error(RuntimeError("just one line")) == "error: just one line"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import importlib.util
 import os
 import platform
 import shutil
@@ -13,7 +14,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchmarks.gpu import _wheels
+from benchmarks.gpu import _pytest_failures, _wheels
 
 if TYPE_CHECKING:
     from benchmarks.gpu._kit import Kit
@@ -23,6 +24,11 @@ REPO = Path(__file__).resolve().parents[2]
 DEFAULT_WHEELS = REPO / ".gpu-wheels"
 # The distributions whose versions go into the results' meta.
 VERSIONS = ("numpy", "jax", "jaxlib", "torch", "cupy", "keras", "array_api_compat", "signax", "pysiglib")
+# Every test stage's failures, appended as they are reported (the device returns at most 8 files:
+# gpu_kit.json, gpu_kit.md, three stage logs and this one).
+FAILURES_NAME = "pytest_failures.txt"
+# pytest-xdist workers for the whole test body on the GPU machine (16 cores, one GPU shared).
+TEST_WORKERS = 12
 # Test selections: the whole test body on the GPU; a narrow, fast one in quick CPU mode.
 TESTS = {
     "numerics": (["tests/test_gpu_numerics.py"], ["tests/test_gpu_numerics.py", "-k", "highest"]),
@@ -57,9 +63,18 @@ def install(wheels: Path, site: Path, results: Results) -> None:
         sys.path.insert(0, str(main))
     importlib.invalidate_caches()
     results.data["install"] = report
-    versions = {name: _wheels.installed_version(name.replace("_", "-")) or "-" for name in VERSIONS}
+    versions = {name: _version(name) for name in VERSIONS}
     results.data["meta"]["versions"] = versions
     results.stage("install", "ok", time.monotonic() - start)
+
+
+def _version(name: str) -> str:
+    """The installed version of ``name``'s distribution (CuPy's is named per CUDA version), or ``-``."""
+    candidates = [name.replace("_", "-")]
+    if name == "cupy":
+        candidates += ["cupy-cuda13x", "cupy-cuda12x", "cupy-cuda11x"]
+    found = (_wheels.installed_version(c) for c in candidates)
+    return next((v for v in found if v), "-")
 
 
 def require_device(device: str, results: Results) -> None:
@@ -119,6 +134,9 @@ def run_tests(kit: Kit, stage: str) -> None:
         "PYTHONPATH": os.pathsep.join(kit.pythonpath(ours=True)),
         "PYTHONHASHSEED": "0",
         "PYTHONDONTWRITEBYTECODE": "1",
+        # each failure written to one file as it happens: a stage cut off at its cap still says which
+        _pytest_failures.ENV: str(kit.out / FAILURES_NAME),
+        _pytest_failures.STAGE_ENV: stage,
     }
     log = kit.out / f"pytest_{stage}.log"
     cmd = [
@@ -131,8 +149,13 @@ def run_tests(kit: Kit, stage: str) -> None:
         "--durations=15",
         "-p",
         "no:cacheprovider",
+        "-p",
+        "benchmarks.gpu._pytest_failures",
     ]
-    cmd += ["--junitxml", str(kit.out / f"pytest_{stage}.xml")]
+    if stage == "tests" and kit.device == "gpu" and importlib.util.find_spec("xdist") is not None:
+        # The machine has 16 cores: compiling and Python overhead, not the GPU, bound the test body.
+        # pytest-benchmark warns under xdist, and the test suite makes warnings errors.
+        cmd += ["-n", str(TEST_WORKERS), "-p", "no:benchmark"]
     start = time.monotonic()
     status = "ok"
     with log.open("w") as fh:
@@ -151,4 +174,8 @@ def run_tests(kit: Kit, stage: str) -> None:
         except subprocess.TimeoutExpired:
             status = "timeout"
     tail = log.read_text().strip().splitlines()[-1:] if log.exists() else []
-    kit.results.stage(stage, status, time.monotonic() - start, summary=" ".join(tail), log=log.name)
+    failures = kit.out / FAILURES_NAME
+    failed = failures.read_text().count(f"[{stage}] ") if failures.exists() else 0
+    kit.results.stage(
+        stage, status, time.monotonic() - start, summary=" ".join(tail), log=log.name, failures=failed
+    )

@@ -74,6 +74,7 @@ class Results:
             "stages": {},
             "signature": [],
             "training": [],
+            "kernels": [],
             "targets": [],
             "profile": [],
         }
@@ -91,6 +92,10 @@ class Results:
 
     def training(self, row: dict[str, Any]) -> None:
         self.data["training"].append(row)
+        self.save()
+
+    def kernel(self, row: dict[str, Any]) -> None:
+        self.data["kernels"].append(row)
         self.save()
 
     def profile(self, row: dict[str, Any]) -> None:
@@ -166,9 +171,13 @@ class Results:
         lines += [f"- {k}: {v}" for k, v in meta.items() if k not in ("device", "mode")]
         lines += ["", "## Stages", "", "| stage | status | s |", "| --- | --- | --- |"]
         for name, st in self.data["stages"].items():
-            lines.append(f"| {name} | {st['status']} | {st['seconds']:.1f} |")
+            status = st["status"]
+            if st.get("failures"):
+                status += f" ({st['failures']} failed, see pytest_failures.txt)"
+            lines.append(f"| {name} | {status} | {st['seconds']:.1f} |")
         lines += self._signature_table()
         lines += self._training_table()
+        lines += self._kernel_table()
         lines += ["", "## Targets", "", "| target | case | dtype | ratio | auto | limit | verdict |"]
         lines.append("| --- | --- | --- | --- | --- | --- | --- |")
         for t in self.data["targets"]:
@@ -220,6 +229,32 @@ class Results:
             lines.append(
                 f"| {r['backend']} | {r['length']} | {r['label']} | {first} | {step} | {r['status']} |"
             )
+        return lines
+
+    def _kernel_table(self) -> list[str]:
+        """Median ms per call of each kernel row, with its ratio to pySigLib's row beside it."""
+        rows = self.data["kernels"]
+        if not rows:
+            return []
+        columns = list(dict.fromkeys((r["case"], r["order"], r["dtype"], r["kind"]) for r in rows))
+        impls = list(dict.fromkeys((r["impl"], r["label"]) for r in rows))
+        cells = {(r["impl"], r["case"], r["order"], r["dtype"], r["kind"]): r for r in rows}
+        head = " | ".join(f"{c} o{o} {d} {k}" for c, o, d, k in columns)
+        lines = ["", "## Signature kernels (median ms per call; ratio to pySigLib's)", ""]
+        lines += [f"| impl | {head} |", "| --- |" + " --- |" * len(columns)]
+        for key, label in impls:
+            out = []
+            for column in columns:
+                r = cells.get((key, *column))
+                theirs = cells.get(("pysiglib", *column), {}).get("median_ms")
+                text = "" if r is None else _cell(r)
+                if r is not None and key != "pysiglib" and theirs and _sound(theirs) and r.get("median_ms"):
+                    text += f" ({r['median_ms'] / theirs:.2f}x)"
+                out.append(text)
+            lines.append(f"| {label} | " + " | ".join(out) + " |")
+        shapes = list(dict.fromkeys((r["case"], tuple(r["shape"])) for r in rows))
+        listed = "; ".join(f"{c} {s}" for c, s in shapes)
+        lines += ["", f"Cases (batch_x, batch_y, length, channels): {listed}"]
         return lines
 
 

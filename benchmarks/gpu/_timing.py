@@ -10,6 +10,7 @@ subprocess), each row checked once against a float64 reference first;
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -55,9 +56,18 @@ def _skip(kit: Kit, *, legacy: bool) -> str | None:
     return None
 
 
+_EXCEPTION_LINE = re.compile(r"^\s*[\w.]*(Error|Exception|Interrupt)\b")
+
+
 def _worker_error(exc: Exception) -> str:
-    """A worker's failure as a row's status: the last line of its message."""
-    return f"error: {str(exc).splitlines()[-1][:200]}"
+    """A worker's failure as a row's status: its last exception line, else its last line.
+
+    Keras appends the layer's call arguments (``• mask=None``) after the
+    exception itself; the line naming the exception is what the table needs.
+    """
+    lines = [line for line in str(exc).splitlines() if line.strip()] or [""]
+    named = [line for line in lines if _EXCEPTION_LINE.match(line)]
+    return f"error: {(named or lines)[-1].strip()[:300]}"
 
 
 def _closure(runner: Runner, kind: str) -> Callable[[], Any]:
@@ -275,6 +285,7 @@ def train(kit: Kit) -> None:
                     row["status"] = "timeout"
                 except WorkerError as exc:
                     row["status"] = _worker_error(exc)
+                    row["error_detail"] = str(exc)[-3000:]
                 kit.results.training(row)
     kit.results.stage("train", "ok", time.monotonic() - start)
 
