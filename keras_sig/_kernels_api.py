@@ -126,13 +126,15 @@ def _call(fn: Callable[..., Array], xp: Namespace, arrays: tuple[Any, ...], **st
       kernels on grids of at least :data:`_IN_STEP_CELLS` cells form the
       linear kernel's increments from the paths' increments, each diagonal's
       in the loop (no grid-sized array: allocating one costs XLA as much as
-      the solve), and so does their gradient's tape; the adjoint takes a
-      grid of products, which XLA fuses with the skew. Measured (one thread, float64): the Gram matrix of
-      32 against 32 paths (100, 5) 46 ms against 132 from the grid, 8 x 8
-      of (1000, 3) 233 ms against 727; pairs of (100, 5) paths: 64 pairs
-      (0.6 M cells) 7.3 ms against 3.5, 256 pairs 17 ms against 42. With 32
-      channels the gradient of ``sig_mmd`` is faster from the grid's matrix
-      product.
+      the solve), and so do their gradient's tape and adjoint (which pulls
+      each diagonal's cotangents back to the paths in the loop). Measured
+      (one thread, float64): the Gram matrix of 32 against 32 paths (100, 5)
+      46 ms against 132 from the grid, 8 x 8 of (1000, 3) 233 ms against
+      727; pairs of (100, 5) paths: 64 pairs (0.6 M cells) 7.3 ms against
+      3.5, 256 pairs 17 ms against 42. The gradient of ``sig_mmd`` of two
+      samples of 8 (1000, 3) paths: 3.8 s against 6.4 s with the adjoint on
+      a grid of products. With 32 channels the gradient of ``sig_mmd`` was
+      faster from the grid's matrix product.
     - ``pieces``: the solver's loop skips the cells off the grid in
       :data:`_LOOP_PIECES` pieces per triangle on a Python loop,
       :data:`_COMPILED_PIECES` in a compiled loop (``lax.scan``, a TF while-loop),

@@ -301,6 +301,7 @@ def test_jax_in_step_path(monkeypatch, mmd_case, rng):
         "gram": lambda a, b: keras_sig.sig_kernel_gram(a[:, 0], b, dyadic_order=1, normalize=True),
         "gram_self": lambda a, b: keras_sig.sig_kernel_gram(b),
         "score": lambda a, b: keras_sig.sig_score(a[:, 0], b[0]),
+        "order2": lambda a, b: keras_sig.sig_kernel(b, a[:2, 0], dyadic_order=2),
     }
     grid = {
         k: (np.asarray(f(x, y)), jax.grad(lambda a, b, f=f: jnp.sum(jnp.sin(f(a, b))), (0, 1)))

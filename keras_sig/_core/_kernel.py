@@ -39,7 +39,9 @@ How it is laid out:
 
 from __future__ import annotations
 
+import functools
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 from keras_sig._lib._namespace import device_of, static_dim
@@ -52,6 +54,7 @@ __all__ = [
     "solve",
     "solve_linear",
     "solve_linear_taped",
+    "solve_linear_vjp",
     "solve_taped",
     "solve_vjp",
     "unskew",
@@ -365,6 +368,105 @@ def solve_vjp(
         parts[:0] = outs  # the pieces run backwards
     out = _gathered(xp.concat(parts, axis=-2), r, xp=xp)
     return out * (1.0 / float(r * r)) if r > 1 else out
+
+
+def solve_linear_vjp(
+    dx: Array, dy: Array, order: int, tape: list[Array], cotangent: Array, *, xp: Namespace, scan: Scan
+) -> tuple[Array, Array]:
+    """The cotangents of ``dx`` and ``dy`` for :func:`solve_linear`'s value: :func:`solve_vjp` in-step.
+
+    The adjoint iterations of :func:`solve_vjp` on the tape of
+    :func:`solve_linear_taped`, with no grid: each iteration ``Q`` forms the
+    increments of diagonals ``Q`` and ``Q - 1`` from a window of ``dy``'s rows
+    (:class:`_Paths`'s, shifted backwards by one per iteration), and pulls its
+    cells' cotangents ``g`` back at once (:func:`_linear_adjoint_step`).
+    Leading axes broadcast as in :func:`solve_linear`; the cotangents are
+    summed back to ``dx``'s and ``dy``'s shapes.
+    """
+    r = 1 << order
+    m0, n0 = dx.shape[-2], dy.shape[-2]
+    outer = m0 + n0
+    dxc = xp.matrix_transpose(dx)  # (..., d, M0)
+    # Iteration Q moves the window from diagonal Q to Q - 1: row Q - M0 of dy enters it.
+    entering = xp.concat([xp.zeros_like(dy[..., :m0, :]), dy], axis=-2)  # (..., M0 + N0, d)
+    zero = dx[..., 0, :1] * 0.0 + dy[..., 0, :1] * 0.0  # (pairs..., 1)
+    pairs = tuple(zero.shape[:-1])
+    cot = xp.astype(cotangent, zero.dtype) if hasattr(cotangent, "dtype") else cotangent
+    nodes = _zeros(zero, r * m0 + 1, xp=xp)
+    core = (xp.concat([nodes[..., 1:], zero + cot[..., None]], axis=-1), nodes, nodes[..., 1:])
+    window = xp.zeros_like(xp.matrix_transpose(dy[..., :m0, :]))  # diagonal M0 + N0 - 1: off the grid
+    sums = window * 0.0 + dxc * 0.0  # (pairs..., d, M0)
+    carry: tuple[Any, ...] = (core, window, xp.sum(dxc * window, axis=-2), sums, sums)
+    q = xp.astype(xp.arange(outer + 1, device=device_of(zero, xp)), zero.dtype)[:, None] - 1.0
+    i0 = xp.astype(xp.arange(m0, device=device_of(zero, xp)), zero.dtype)[None, :]
+    inside = xp.astype((i0 <= q) & (i0 >= q - float(n0 - 1)), zero.dtype)  # row Q + 1: diagonal Q
+
+    def step(steps: range) -> Callable[[tuple[Any, ...], tuple[Array, ...]], tuple[tuple[Any, ...], Array]]:
+        return functools.partial(_linear_adjoint_step, steps=steps, r=r, dxc=dxc, xp=xp)
+
+    parts: list[Array] = []  # the cotangents of dy's rows, one per iteration, in order
+    for (qa, qb, _, _), sensitivity in zip(reversed(_cuts(m0, outer, 1)), reversed(tape), strict=True):
+        sens = xp.reshape(sensitivity, (*pairs, qb - qa, r * r * m0))
+        b = qb
+        if qb == outer:  # the last iteration's final refined step lies past the corner
+            b = outer - 1
+            x = (entering[..., b, :], sens[..., b - qa, :], inside[b + 1], inside[b])
+            carry, done = step(range(r - 2, -1, -1))(carry, x)
+            parts.insert(0, done[..., None, :])
+        if b > qa:
+            xs = (entering[..., qa:b, :], sens[..., : b - qa, :], inside[qa + 1 : b + 1], inside[qa:b])
+            full = step(range(r - 1, -1, -1))
+            carry, ys = scan(full, carry, xs, stream=True, xp=xp, reverse=True, unroll=False)
+            assert ys is not None
+            parts.insert(0, xp.reshape(ys, (*pairs, b - qa, ys.shape[-1])))
+    scale = 1.0 / float(r * r)
+    dx_cot = xp.matrix_transpose(carry[3]) * scale
+    dy_cot = xp.concat(parts, axis=-2)[..., :n0, :] * scale
+    return _unbroadcast(dx_cot, tuple(dx.shape), xp=xp), _unbroadcast(dy_cot, tuple(dy.shape), xp=xp)
+
+
+def _linear_adjoint_step(
+    carry: tuple[Any, ...], x: tuple[Array, ...], *, steps: range, r: int, dxc: Array, xp: Namespace
+) -> tuple[tuple[Any, ...], Array]:
+    """One iteration ``Q`` of :func:`solve_linear_vjp`: :func:`_adjoint_block` and the pull-back.
+
+    The carry: the adjoint's own carry, the window ``W`` of diagonal ``Q``
+    (``W[..., :, i] = dy[Q - i]``), diagonal ``Q``'s increments, the sum of
+    ``dx``'s cotangents ``(..., d, M0)`` and a window ``V`` aligned with ``W``
+    (``V[..., :, i]`` sums ``dy[Q - i]``'s). ``x``: the row of ``dy`` that
+    enters the window for diagonal ``Q - 1``, the iteration's sensitivities,
+    and which cells of ``Q`` and ``Q - 1`` are on the grid. A cell ``(i, Q - i)``
+    of cotangent ``g`` adds ``g dy[Q - i]`` to ``dx[i]`` and ``g dx[i]`` to
+    ``dy[Q - i]``; once diagonal ``Q``'s cells are in, ``V``'s entry for ``dy[Q]``
+    is complete (its column's cells lie on diagonals ``Q`` and later): it is
+    the output, and ``V`` moves on with ``W``.
+    """
+    core, window, now, dx_sum, dy_sum = carry
+    row, sens, inside_now, inside_before = x
+    m0 = dxc.shape[-1]
+    before_window = xp.concat([window[..., :, 1:], row[..., :, None]], axis=-1)
+    before = xp.sum(dxc * before_window, axis=-2)
+    entry = (now, sens, inside_now, before, inside_before) if r > 1 else (now, sens, inside_now)
+    core, cells = _adjoint_block(core, entry, steps, r=r, pads=None, xp=xp)
+    own = cells[..., :m0]
+    dx_sum = dx_sum + own[..., None, :] * window
+    dy_sum = dy_sum + own[..., None, :] * dxc
+    done = dy_sum[..., :, 0]
+    dy_sum = xp.concat([dy_sum[..., :, 1:], dy_sum[..., :, :1] * 0.0], axis=-1)
+    if r > 1:
+        last = cells[..., m0:]
+        dx_sum = dx_sum + last[..., None, :] * before_window
+        dy_sum = dy_sum + last[..., None, :] * dxc
+    return (core, before_window, before, dx_sum, dy_sum), done
+
+
+def _unbroadcast(g: Array, shape: tuple[Any, ...], *, xp: Namespace) -> Array:
+    """``g`` summed over the leading axes that ``shape`` lacks or has of size 1."""
+    extra = len(g.shape) - len(shape)
+    if extra:
+        g = xp.sum(g, axis=tuple(range(extra)))
+    axes = tuple(i for i, (n, m) in enumerate(zip(g.shape, shape, strict=True)) if m == 1 and n != 1)
+    return xp.sum(g, axis=axes, keepdims=True) if axes else g
 
 
 def _adjoint_piece(

@@ -20,9 +20,9 @@ from keras_sig._core._kernel import (
     solve,
     solve_linear,
     solve_linear_taped,
+    solve_linear_vjp,
     solve_taped,
     solve_vjp,
-    unskew,
 )
 from keras_sig._lib._namespace import device_of
 from keras_sig._lib._scan import Scan
@@ -85,9 +85,8 @@ class Solver(NamedTuple):
       skewing are differentiated by the framework.
     - ``in_step``: the least grid (cells, pairs included) on which the linear
       kernel's increments are formed from products of the paths' increments,
-      not as a matrix product: in-step for the value and the gradient's tape,
-      a grid of products fused with the skew for the adjoint
-      (:func:`_kernel_in_step`); ``None``: never.
+      not as a matrix product: in-step for the value, the gradient's tape and
+      its adjoint (:func:`_kernel_in_step`); ``None``: never.
     - ``pieces``: the solver's loop pieces per triangle
       (:func:`keras_sig._core._kernel.solve`).
     """
@@ -157,15 +156,13 @@ def _cells(x: Array, y: Array) -> float:
 
 
 def _kernel_in_step(x: Array, y: Array, *, orders: tuple[int, int], solver: Solver) -> Array:
-    """:func:`_kernel` of the linear kernel formed in-step (``Solver.in_step``): no grid for the value.
+    """:func:`_kernel` of the linear kernel formed in-step (``Solver.in_step``): no grid at all.
 
     The solver's input is the pair ``(dx, dy)`` (JAX's custom gradient takes a
     tuple): the value forms each diagonal's increments in-step
-    (:func:`~keras_sig._core._kernel.solve_linear`), and so does the
-    gradient's tape; the adjoint takes the skewed grid of products
-    (:func:`_products`), and the
-    grid's cotangent ``G`` is pulled back by hand: ``dx``'s is ``G dy``,
-    ``dy``'s is ``G^T dx`` (summed over the axes the two broadcast along).
+    (:func:`~keras_sig._core._kernel.solve_linear`), so does the gradient's
+    tape, and the adjoint pulls each diagonal's cotangents back to ``dx`` and
+    ``dy`` in-step too (:func:`~keras_sig._core._kernel.solve_linear_vjp`).
     """
     xp, scan, wrap = solver.xp, solver.scan, solver.wrap
     dx, dy, order = _linear_steps(x, y, orders=orders, xp=xp)
@@ -182,23 +179,9 @@ def _kernel_in_step(x: Array, y: Array, *, orders: tuple[int, int], solver: Solv
         return solve_linear_taped(*g, order, xp=xp, scan=scan)
 
     def vjp(g: tuple[Array, Array], tape: list[Array], cotangent: Array) -> tuple[Array, Array]:
-        a, b = g
-        ds = solve_vjp(_products(a, b, xp=xp), order, tape, cotangent, xp=xp, scan=scan)
-        grid = unskew(ds, b.shape[-2], xp=xp)  # (..., M0, N0)
-        da = _unbroadcast(xp.matmul(grid, b), a.shape, xp=xp)
-        db = _unbroadcast(xp.matmul(xp.matrix_transpose(grid), a), b.shape, xp=xp)
-        return da, db
+        return solve_linear_vjp(*g, order, tape, cotangent, xp=xp, scan=scan)
 
     return wrap(forward, taped, vjp)((dx, dy))
-
-
-def _unbroadcast(g: Array, shape: tuple[Any, ...], *, xp: Namespace) -> Array:
-    """``g`` summed over the leading axes that ``shape`` lacks or has of size 1."""
-    extra = len(g.shape) - len(shape)
-    if extra:
-        g = xp.sum(g, axis=tuple(range(extra)))
-    axes = tuple(i for i, (n, m) in enumerate(zip(g.shape, shape, strict=True)) if m == 1 and n != 1)
-    return xp.sum(g, axis=axes, keepdims=True) if axes else g
 
 
 def _split(g: Array, parts: int, axis: int, *, xp: Namespace) -> Array:
@@ -253,17 +236,6 @@ def _padded(dx: Array, dy: Array, *, xp: Namespace) -> Array:
     concatenation is slow on PyTorch.
     """
     return xp.concat([dy, xp.zeros_like(dy[..., :1, :]), xp.zeros_like(dy[..., : dx.shape[-2], :])], axis=-2)
-
-
-def _products(dx: Array, dy: Array, *, xp: Namespace) -> Array:
-    """The skewed increments ``<dx_i, dy_j>`` as a sum of products over channels.
-
-    XLA fuses it with the skew into one pass, where a matrix product's result
-    is stored and then copied.
-    """
-    pad = _padded(dx, dy, xp=xp)
-    channels = [dx[..., :, None, c] * pad[..., None, :, c] for c in range(dx.shape[-1])]
-    return skew_padded(sum(channels[1:], channels[0]), xp=xp)
 
 
 # --------------------------------------------------------------------------- Gram matrices, MMD, score
