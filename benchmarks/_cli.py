@@ -108,6 +108,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help=f"PyTorch's intra-op threads in every torch measurement (default: "
         f"${_protocol.ENV_TORCH_THREADS} or {_protocol.DEFAULT_TORCH_THREADS}); the report states it",
     )
+    p.add_argument(
+        "--torch-thp",
+        action="store_true",
+        help=f"set {_protocol.ENV_TORCH_THP}=1: PyTorch's CPU allocator puts large tensors on "
+        "transparent huge pages (Linux; the report states it)",
+    )
     p.add_argument("pytest_args", nargs="*", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -172,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         }
     )
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if args.torch_thp:
+        env[_protocol.ENV_TORCH_THP] = "1"
     if args.only:
         env[_config.ENV_ONLY] = args.only
     else:
@@ -245,7 +253,10 @@ def _torch_line(machine: dict[str, Any]) -> str:
         return "torch threads: not recorded (no pytest-benchmark results)"
     if info["torch_threads"] is None:
         return "torch threads: torch not installed (no torch rows)"
-    return f"torch threads: {info['torch_threads']} intra-op (torch.set_num_threads; --torch-threads)"
+    line = f"torch threads: {info['torch_threads']} intra-op (torch.set_num_threads; --torch-threads)"
+    if info.get("torch_thp"):
+        line += f"; {_protocol.ENV_TORCH_THP}=1 (large tensors on huge pages; --torch-thp)"
+    return line
 
 
 def render(

@@ -115,6 +115,7 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
         "grid": _config.grid().name,
         "cpu_count": os.cpu_count(),
         "torch_threads": torch_threads(),
+        "torch_thp": os.environ.get(_protocol.ENV_TORCH_THP) == "1",
     }
 
 

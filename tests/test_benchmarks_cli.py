@@ -189,6 +189,7 @@ def _fake_pytest(recs: list[dict[str, Any]]) -> Any:
                 "keras_sig_bench": {
                     "versions": {},
                     "torch_threads": int(env[_protocol.ENV_TORCH_THREADS]),
+                    "torch_thp": env.get(_protocol.ENV_TORCH_THP) == "1",
                 }
             },
             "benchmarks": [
@@ -236,6 +237,15 @@ def test_report_states_the_torch_threads(monkeypatch, capsys, argv, env, threads
     assert _cli.main(["--quick", *argv]) == 0
     out, _ = capsys.readouterr()
     assert f"torch threads: {threads} intra-op (torch.set_num_threads; --torch-threads)" in out
+
+
+@pytest.mark.parametrize("argv", [[], ["--torch-thp"]])
+def test_torch_thp_reaches_the_run_and_the_report(monkeypatch, capsys, argv):
+    monkeypatch.delenv(_protocol.ENV_TORCH_THP, raising=False)
+    monkeypatch.setattr(subprocess, "call", _fake_pytest([_rec("ours-jax-auto", "forward", 0.010)]))
+    assert _cli.main(["--quick", *argv]) == 0
+    out, _ = capsys.readouterr()
+    assert (f"{_protocol.ENV_TORCH_THP}=1 (large tensors on huge pages" in out) is bool(argv)
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])

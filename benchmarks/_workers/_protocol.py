@@ -19,6 +19,7 @@ from typing import Any
 
 __all__ = [
     "DEFAULT_TORCH_THREADS",
+    "ENV_TORCH_THP",
     "ENV_TORCH_THREADS",
     "FULL",
     "QUICK",
@@ -35,6 +36,9 @@ __all__ = [
 # busy process, made torch rows 20-60x slower. One thread by default, as pySigLib (n_jobs=1) and
 # iisignature run; ``python -m benchmarks --torch-threads N`` sets it.
 ENV_TORCH_THREADS = "KERAS_SIG_BENCH_TORCH_THREADS"
+# PyTorch's own switch (read by its CPU allocator at the first large allocation): madvise large
+# tensors onto transparent huge pages, as NumPy does for its arrays. ``--torch-thp`` sets it.
+ENV_TORCH_THP = "THP_MEM_ALLOC_ENABLE"
 DEFAULT_TORCH_THREADS = 1
 
 
