@@ -87,7 +87,6 @@ class _Arrays:
     """Conversions to and from one framework's arrays on the kit's device, and its synchronisation."""
 
     def __init__(self, framework: str, device: str) -> None:
-        self.framework = framework
         if framework == "jax":
             import jax
 

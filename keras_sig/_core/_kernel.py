@@ -351,13 +351,9 @@ def solve_vjp(
       (:func:`skew` maps them to its padding).
     """
     r = 1 << order
-    cot = xp.astype(cotangent, s.dtype) if hasattr(cotangent, "dtype") else cotangent
-    zero = s[..., 0, :1] * 0.0
     cuts = _pieces(s, pieces)
     _, _, lo, hi = cuts[-1]
-    nodes = _zeros(zero, r * (hi - lo) + 1, xp=xp)
-    corner = xp.concat([nodes[..., 1:], zero + cot[..., None]], axis=-1)  # node diagonal M + N: (M, N) alone
-    carry: tuple[Array, ...] = (corner, nodes, nodes[..., 1:])
+    carry = _adjoint_start(s[..., 0, :1] * 0.0, cotangent, r * (hi - lo), xp=xp)
     parts: list[Array] = []  # each iteration's cotangents on all M0 rows, in order
     for piece, sensitivity in zip(reversed(cuts), reversed(tape), strict=True):
         _, _, new_lo, new_hi = piece
@@ -391,15 +387,11 @@ def solve_linear_vjp(
     entering = xp.concat([xp.zeros_like(dy[..., :m0, :]), dy], axis=-2)  # (..., M0 + N0, d)
     zero = dx[..., 0, :1] * 0.0 + dy[..., 0, :1] * 0.0  # (pairs..., 1)
     pairs = tuple(zero.shape[:-1])
-    cot = xp.astype(cotangent, zero.dtype) if hasattr(cotangent, "dtype") else cotangent
-    nodes = _zeros(zero, r * m0 + 1, xp=xp)
-    core = (xp.concat([nodes[..., 1:], zero + cot[..., None]], axis=-1), nodes, nodes[..., 1:])
+    core = _adjoint_start(zero, cotangent, r * m0, xp=xp)
     window = xp.zeros_like(xp.matrix_transpose(dy[..., :m0, :]))  # diagonal M0 + N0 - 1: off the grid
     sums = window * 0.0 + dxc * 0.0  # (pairs..., d, M0)
     carry: tuple[Any, ...] = (core, window, xp.sum(dxc * window, axis=-2), sums, sums)
-    q = xp.astype(xp.arange(outer + 1, device=device_of(zero, xp)), zero.dtype)[:, None] - 1.0
-    i0 = xp.astype(xp.arange(m0, device=device_of(zero, xp)), zero.dtype)[None, :]
-    inside = xp.astype((i0 <= q) & (i0 >= q - float(n0 - 1)), zero.dtype)  # row Q + 1: diagonal Q
+    inside = _on_grid(zero, range(-1, outer), range(m0), n0, xp=xp)  # row Q + 1: diagonal Q
 
     def step(steps: range) -> Callable[[tuple[Any, ...], tuple[Array, ...]], tuple[tuple[Any, ...], Array]]:
         return functools.partial(_linear_adjoint_step, steps=steps, r=r, dxc=dxc, xp=xp)
@@ -469,6 +461,31 @@ def _unbroadcast(g: Array, shape: tuple[Any, ...], *, xp: Namespace) -> Array:
     return xp.sum(g, axis=axes, keepdims=True) if axes else g
 
 
+def _adjoint_start(zero: Array, cotangent: Array, rows: int, *, xp: Namespace) -> tuple[Array, ...]:
+    """The adjoint's first carry on ``rows`` refined rows: node diagonal ``M + N`` holds the cotangent alone.
+
+    ``zero`` ``(..., 1)`` carries the batch, dtype and device; the carry is
+    the adjoint node diagonals ``q + 2``, ``q + 3`` and the next ``B``
+    (:func:`_adjoint_block`).
+    """
+    cot = xp.astype(cotangent, zero.dtype) if hasattr(cotangent, "dtype") else cotangent
+    nodes = _zeros(zero, rows + 1, xp=xp)
+    return (xp.concat([nodes[..., 1:], zero + cot[..., None]], axis=-1), nodes, nodes[..., 1:])
+
+
+def _on_grid(like: Array, diagonals: range, rows: range, n0: int, *, xp: Namespace) -> Array:
+    """Which cells of ``diagonals`` (consecutive) and ``rows`` (consecutive) are on the grid.
+
+    ``(len(diagonals), len(rows))`` in ``like``'s dtype and device (1 on the
+    grid, 0 off it), shared by the batch: row ``i0`` of diagonal ``Q`` is cell
+    ``(i0, Q - i0)``, on the grid where ``0 <= Q - i0 < N0``.
+    """
+    device = device_of(like, xp)
+    q = xp.astype(xp.arange(len(diagonals), device=device), like.dtype)[:, None] + float(diagonals.start)
+    i0 = xp.astype(xp.arange(len(rows), device=device), like.dtype)[None, :] + float(rows.start)
+    return xp.astype((i0 <= q) & (i0 >= q - float(n0 - 1)), like.dtype)
+
+
 def _adjoint_piece(
     carry: tuple[Array, ...],
     s: Array,
@@ -491,10 +508,7 @@ def _adjoint_piece(
     outer, m0 = s.shape[-2], s.shape[-1]
     n0 = outer - m0
     batch = tuple(s.shape[:-2])
-    device = device_of(s, xp)
-    q = xp.astype(xp.arange(qb - qa + 1, device=device), s.dtype)[:, None] + float(qa - 1)
-    i0 = xp.astype(xp.arange(hi - lo, device=device), s.dtype)[None, :] + float(lo)
-    inside = xp.astype((i0 <= q) & (i0 >= q - float(n0 - 1)), s.dtype)
+    inside = _on_grid(s, range(qa - 1, qb), range(lo, hi), n0, xp=xp)
     # The sizes from the shapes: a TF loop's stacked tape may not know them.
     sens = xp.reshape(sensitivity, (*batch, qb - qa, r * r * (hi - lo)))
     full = range(r - 1, -1, -1)
